@@ -9,7 +9,7 @@ import torch
 
 from mosslite.config import PRESETS, get_config
 from mosslite.model import build_model
-from mosslite.scaling import parameter_breakdown
+from mosslite.scaling import format_plan, parameter_breakdown, plan
 
 
 def info(args: argparse.Namespace) -> int:
@@ -54,3 +54,29 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--new-tokens", type=int, default=16)
     p.set_defaults(func=quickstart)
+
+    register_plan(subparsers)
+
+
+def plan_command(args: argparse.Namespace) -> int:
+    p = plan(get_config(args.preset), gpus=args.gpus, strategy=args.strategy, precision=args.precision,
+             checkpointing=args.checkpointing, seq_len=args.seq_len, micro_batch=args.micro_batch)
+    print(format_plan(p, device_memory_gb=args.gpu_memory, peak_tflops=args.peak_tflops, mfu=args.mfu,
+                      tokens=args.tokens))
+    return 0
+
+
+def register_plan(subparsers) -> None:
+    p = subparsers.add_parser("plan", help="memory per device, FLOPs and training time for a preset")
+    p.add_argument("--preset", default="moss-16b", choices=list(PRESETS))
+    p.add_argument("--gpus", type=int, default=1)
+    p.add_argument("--gpu-memory", type=float, default=80.0, help="GB per device")
+    p.add_argument("--strategy", default="fsdp", choices=["single", "ddp", "fsdp"])
+    p.add_argument("--precision", default="bf16-mixed", choices=["32-true", "bf16-mixed", "bf16-true"])
+    p.add_argument("--checkpointing", action="store_true", help="activation checkpointing per block")
+    p.add_argument("--seq-len", type=int, default=None, help="default: the preset's context")
+    p.add_argument("--micro-batch", type=int, default=1)
+    p.add_argument("--peak-tflops", type=float, default=989.5, help="per device (H100 SXM bf16 dense: 989.5)")
+    p.add_argument("--mfu", type=float, default=0.4)
+    p.add_argument("--tokens", type=float, default=None, help="default: 20 tokens per parameter")
+    p.set_defaults(func=plan_command)
