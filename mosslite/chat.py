@@ -59,8 +59,11 @@ class MetaInstruction:
     rules: tuple[str, ...] = DEFAULT_RULES
     tools: tuple[str, ...] = ()  # any of "Search", "Calculate", "Solve"
     inner_thoughts: bool = True
+    text: str | None = None  # a meta instruction given verbatim (e.g. read from moss-003-sft-data) wins over the rest
 
     def render(self) -> str:
+        if self.text is not None:
+            return self.text if self.text.endswith("\n") else self.text + "\n"
         lines = ["You are an AI assistant whose name is MOSS."] + [f"- {rule}" for rule in self.rules]
         lines.append("Capabilities and tools that MOSS can possess.")
         lines.append(f"- Inner thoughts: {'enabled' if self.inner_thoughts else 'disabled'}.")

@@ -7,9 +7,7 @@ safetensors holds only tensors (no code runs on load), so it is the default; tor
 from __future__ import annotations
 
 import json
-import os
 import pickle
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -18,23 +16,11 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from mosslite.config import ModelConfig
+from mosslite.fileio import atomic_write
 from mosslite.model import Transformer, build_model
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call `write(tmp_path)`, then move the file into place: a crash mid-write never leaves a half-written `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def save_checkpoint(model: Transformer, directory: str | Path, extra: dict | None = None) -> Path:
