@@ -6,7 +6,8 @@ import os
 import subprocess
 import sys
 
-env = dict(os.environ, MOSSLITE_EXERCISES="solutions", MOSSLITE_SMOKE="1", PYTHONHASHSEED="0")
+# Two pytest workers on two cores: one torch thread each, or they fight over the cores.
+env = dict(os.environ, MOSSLITE_EXERCISES="solutions", MOSSLITE_SMOKE="1", PYTHONHASHSEED="0", OMP_NUM_THREADS="1")
 cmd = [sys.executable, "-m", "pytest", "-n", "2", "--dist", "loadfile", "-q", "--durations=15", "tests", "exercises"]
 code = subprocess.call(cmd + sys.argv[1:], env=env)
 sys.exit(1 if code == 5 else code)
