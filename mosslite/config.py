@@ -112,6 +112,13 @@ PRESETS: dict[str, ModelConfig] = {
                         **_MOSS),
     "small": ModelConfig(name="small", vocab_size=8192, block_size=512, n_layer=6, n_head=8, n_embd=384, rotary_dim=16,
                          **_MOSS),
+    # The MOSS block at the sizes a scaling study or a multi-GPU recipe needs (MOSS's vocabulary, head dim 64-128).
+    "moss-500m": ModelConfig(name="moss-500m", vocab_size=107008, block_size=2048, n_layer=24, n_head=16, n_embd=1024,
+                             rotary_dim=32, **_MOSS),
+    "moss-1b": ModelConfig(name="moss-1b", vocab_size=107008, block_size=2048, n_layer=24, n_head=12, n_embd=1536,
+                           rotary_dim=32, **_MOSS),
+    "moss-7b": ModelConfig(name="moss-7b", vocab_size=107008, block_size=2048, n_layer=32, n_head=32, n_embd=4096,
+                           rotary_dim=32, **_MOSS),
     # GPT-2 small exactly as OpenAI released it (124,439,808 parameters with the tied head).
     "gpt2-124m": ModelConfig(name="gpt2-124m", vocab_size=50257, block_size=1024, n_layer=12, n_head=12, n_embd=768,
                              position="learned", parallel_residual=False, mlp="gelu", norm="layernorm",

@@ -6,8 +6,8 @@ from mosslite.config import PRESETS, ModelConfig, get_config
 
 
 def test_unknown_preset_lists_valid_names():
-    with pytest.raises(ValueError, match="toy, tiny, small, gpt2-124m, moss-16b"):
-        get_config("moss-7b")
+    with pytest.raises(ValueError, match="toy, tiny, small, moss-500m, moss-1b, moss-7b, gpt2-124m, moss-16b"):
+        get_config("moss-70b")
 
 
 def test_moss_16b_preset_is_moss_moon_003():
