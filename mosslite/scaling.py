@@ -94,11 +94,16 @@ class Plan:
     gradients_gb: float
     optimizer_gb: float
     activations_gb: float
+    buffers_gb: float  # FSDP's working set: gathered full blocks and a block's gradient before reduce-scatter
     flops_per_token: float
 
     @property
+    def states_gb(self) -> float:
+        return self.weights_gb + self.gradients_gb + self.optimizer_gb
+
+    @property
     def total_gb(self) -> float:
-        return self.weights_gb + self.gradients_gb + self.optimizer_gb + self.activations_gb
+        return self.states_gb + self.activations_gb + self.buffers_gb
 
     def days_to_train(self, tokens: float, peak_tflops: float, mfu: float) -> float:
         """Wall-clock days for `tokens` at a model-FLOPs utilisation `mfu` of each device's peak."""
@@ -111,9 +116,8 @@ class Plan:
 
     def max_micro_batch(self, device_memory_gb: float) -> int:
         """The largest micro-batch whose memory fits on one device (0 if the states alone do not fit)."""
-        states = self.weights_gb + self.gradients_gb + self.optimizer_gb
         per_sequence = self.activations_gb / self.micro_batch
-        return max(0, int((device_memory_gb - states) // per_sequence))
+        return max(0, int((device_memory_gb - self.states_gb - self.buffers_gb) // per_sequence))
 
 
 def plan(config: ModelConfig, gpus: int = 1, strategy: Strategy = "ddp", precision: Precision = "bf16-mixed",
@@ -130,8 +134,12 @@ def plan(config: ModelConfig, gpus: int = 1, strategy: Strategy = "ddp", precisi
     shard = gpus if strategy == "fsdp" else 1  # FSDP full sharding splits every state across the devices
     w, g, o = (b * n / shard / GB for b in STATE_BYTES[precision])
     act = activation_elements_per_token(config, checkpointing) * seq_len * micro_batch * ACTIVATION_BYTES[precision]
+    buffers = 0.0
+    if strategy == "fsdp":  # the block in use and the next one (prefetched) in full, and one block's fp32 gradient
+        block = sum(p.numel() for p in build_model(config, device="meta").blocks[0].parameters())
+        buffers = block * (2 * ACTIVATION_BYTES[precision] + 4) / GB
     return Plan(config, gpus, strategy, precision, checkpointing, seq_len, micro_batch, n, w, g, o, act / GB,
-                training_flops_per_token(config, seq_len))
+                buffers, training_flops_per_token(config, seq_len))
 
 
 def format_plan(p: Plan, device_memory_gb: float | None = None, peak_tflops: float = 989.5, mfu: float = 0.4,
@@ -148,6 +156,7 @@ def format_plan(p: Plan, device_memory_gb: float | None = None, peak_tflops: flo
         f"  gradients    {p.gradients_gb:10.2f}",
         f"  optimizer    {p.optimizer_gb:10.2f}",
         f"  activations  {p.activations_gb:10.2f}",
+        f"  FSDP buffers {p.buffers_gb:10.2f}",
         f"  total        {p.total_gb:10.2f}",
         f"FLOPs/token  {p.flops_per_token / 1e9:,.2f} GFLOP (training)",
     ]

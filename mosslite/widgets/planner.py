@@ -10,7 +10,7 @@ from mosslite.config import PRESETS, get_config
 from mosslite.scaling import plan
 
 KINDS = (("weights_gb", "weights"), ("gradients_gb", "gradients"), ("optimizer_gb", "optimizer"),
-         ("activations_gb", "activations"))
+         ("activations_gb", "activations"), ("buffers_gb", "FSDP buffers"))
 SETUPS = (("ddp", False), ("fsdp", False), ("fsdp", True))  # the three bars: what sharding and recompute buy
 
 
