@@ -101,12 +101,11 @@ class CausalSelfAttention(nn.Module):
                 cache: KVCache | None, layer: int) -> Tensor:
         c = self.config
         H, G, D = c.n_head, c.kv_heads, c.head_dim
-        q, k, v = self.qkv(x).split([H * D, G * D, G * D], dim=-1)
-        q = rearrange(q, "b t (h d) -> b h t d", d=D)
-        k = rearrange(k, "b t (g d) -> b g t d", d=D)
-        v = rearrange(v, "b t (g d) -> b g t d", d=D)
+        qkv = rearrange(self.qkv(x), "b t (n d) -> b n t d", d=D)  # n = H + 2G heads: queries, keys, values
+        qk, v = qkv.split([H + G, G], dim=1)
         if rope is not None:
-            q, k = apply_rotary(q, *rope, c.rotary_style), apply_rotary(k, *rope, c.rotary_style)
+            qk = apply_rotary(qk, *rope, c.rotary_style)  # queries and keys turn alike: one call rotates both
+        q, k = qk.split([H, G], dim=1)
         if cache is not None:
             k, v = cache.update(layer, k, v)  # [B, G, S, D]
         if G != H:  # grouped-query attention: each key/value head serves H/G query heads
