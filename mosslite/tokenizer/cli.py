@@ -1,0 +1,50 @@
+"""`mosslite tokenizer train` and `mosslite tokenizer show`."""
+
+from __future__ import annotations
+
+import argparse
+
+from mosslite.tokenizer import load_tokenizer, train_tokenizer
+
+
+def train(args: argparse.Namespace) -> int:
+    from mosslite.data.corpora import documents
+
+    texts = [doc for spec in args.corpus for doc in documents(spec)]
+    if not texts:
+        raise ValueError(f"--corpus {' '.join(args.corpus)} yielded no text")
+    tokenizer = train_tokenizer(texts, args.vocab_size, backend=args.backend)
+    path = tokenizer.save(args.out)
+    print(f"trained a {tokenizer.vocab_size:,}-token {args.backend} BPE on {len(texts):,} documents -> {path}")
+    return 0
+
+
+def show(args: argparse.Namespace) -> int:
+    if args.tokenizer:
+        tokenizer = load_tokenizer(args.tokenizer)
+    else:
+        from mosslite.tokenizer.gpt2 import load_gpt2
+
+        tokenizer = load_gpt2()
+    ids = tokenizer.encode(args.text, allowed_special="all" if args.allow_special else "none")
+    print(f"{len(args.text)} characters -> {len(ids)} tokens")
+    for i in ids:
+        print(f"{i:>7}  {tokenizer.token_bytes(i)!r}")
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("tokenizer", help="train a BPE tokenizer or show how text splits")
+    sub = parser.add_subparsers(dest="tokenizer_command", required=True, metavar="ACTION")
+    p = sub.add_parser("train", help="train a byte-level BPE on corpora")
+    p.add_argument("--corpus", nargs="+", required=True,
+                   help="registered corpora (shakespeare, peoples_daily, …), world[:knobs], or files/folders/globs")
+    p.add_argument("--vocab-size", type=int, required=True)
+    p.add_argument("--out", required=True, help="folder for tokenizer.json")
+    p.add_argument("--backend", choices=["fast", "scratch"], default="fast")
+    p.set_defaults(func=train)
+    p = sub.add_parser("show", help="print the tokens of a text")
+    p.add_argument("text")
+    p.add_argument("--tokenizer", help="folder or tokenizer.json (default: GPT-2's vocabulary)")
+    p.add_argument("--allow-special", action="store_true", help="let <eom> and friends be special tokens")
+    p.set_defaults(func=show)
