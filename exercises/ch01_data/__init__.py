@@ -1,0 +1,1 @@
+"""Chapter 1 exercises: cleaning and mixing pretraining data."""
