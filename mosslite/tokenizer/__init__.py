@@ -17,6 +17,8 @@ __all__ = ["GPT2_PATTERN", "MOSS_SPECIAL_TOKENS", "MOSSLITE_PATTERN", "FastBPE",
 
 
 class Tokenizer(Protocol):
+    """What both backends offer; data packing, the chat format and training code only rely on this."""
+
     special_tokens: dict[str, int]
 
     @property
@@ -30,6 +32,9 @@ class Tokenizer(Protocol):
 def train_tokenizer(texts: Iterable[str], vocab_size: int, special_tokens: Sequence[str] = MOSS_SPECIAL_TOKENS,
                     backend: Literal["fast", "scratch"] = "fast", pattern: str = MOSSLITE_PATTERN) -> Tokenizer:
     """Train a byte-level BPE with `vocab_size` entries in all (256 bytes + merges + the special tokens)."""
+    if vocab_size < 256 + len(special_tokens):
+        raise ValueError(f"vocab_size={vocab_size} leaves no room: 256 byte tokens and {len(special_tokens)} special "
+                         f"tokens come first; ask for at least {256 + len(special_tokens)}")
     if backend == "fast":
         return FastBPE.train(texts, vocab_size, special_tokens, pattern)
     if backend == "scratch":

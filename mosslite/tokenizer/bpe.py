@@ -9,7 +9,8 @@
    (a user who types "<eom>" gets the bytes of "<eom>"), unless the caller explicitly allows it.
 
 Training repeatedly merges the most frequent adjacent pair. Pair counts are kept incrementally, with an index from
-each pair to the chunks that contain it and a heap of candidates, so a merge only touches the chunks it changes.
+each pair to the chunks that contain it and a heap of candidates, so a merge only touches the chunks that hold it,
+and in them only the pairs next to it: 1 MB to a 4,096-token vocabulary takes seconds, not hours.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def special_token_split(text: str, allowed: set[str]) -> list[tuple[str, bool]]:
 
 
 def resolve_allowed(allowed_special: set[str] | str, special_tokens: dict[str, int]) -> set[str]:
+    """The special tokens a caller allows: "none" (the safe default for user text), "all", or a set of names."""
     if allowed_special == "all":
         return set(special_tokens)
     if allowed_special == "none":
@@ -97,6 +99,7 @@ class ScratchBPE:
         return ids
 
     def encode_ordinary(self, text: str) -> list[int]:
+        """Ids of `text` with no special tokens at all: split into chunks, then merge each chunk's bytes."""
         return [i for chunk in self._split.findall(text) for i in self._encode_chunk(chunk)]
 
     def encode(self, text: str, allowed_special: set[str] | str = "none") -> list[int]:
@@ -114,6 +117,7 @@ class ScratchBPE:
             raise ValueError(f"token id {err.args[0]} is not in this tokenizer's vocabulary") from None
 
     def token_bytes(self, i: int) -> bytes:
+        """The bytes of one token (part of a UTF-8 character when a merge stopped inside one)."""
         return self.vocab[i]
 
     # ------------------------------------------------------------------------------------------------- training
@@ -126,56 +130,56 @@ class ScratchBPE:
         them and new merges are appended after. Special tokens always take the last ids.
         """
         base = start or cls(pattern=pattern)
-        n_merges = vocab_size - len(special_tokens) - (max(base.vocab_size - len(base.special_tokens), 256))
+        next_id = max(i for i in base.vocab if i not in base._special_ids) + 1
+        n_merges = vocab_size - len(special_tokens) - next_id
         if n_merges < 0:
-            raise ValueError(f"vocab_size={vocab_size} is smaller than the {base.vocab_size} tokens already there")
+            raise ValueError(f"vocab_size={vocab_size} is smaller than the {next_id} tokens already there plus "
+                             f"{len(special_tokens)} special tokens")
+        # Each distinct chunk is one "word" with a frequency: " the" seen 10,000 times is merged once, not 10,000.
         chunk_counts = Counter(chunk for text in texts for chunk in base._split.findall(text))
-        words = [base._encode_chunk(chunk) if start else [base.byte_ids[b] for b in chunk.encode("utf-8")]
-                 for chunk in chunk_counts]
+        words = [base._encode_chunk(chunk) for chunk in chunk_counts]
         freqs = list(chunk_counts.values())
         merges = dict(base.merges)
-        next_id = max(base.vocab_size - len(base.special_tokens), 256)
         vocab = {i: b for i, b in base.vocab.items() if i not in base._special_ids}
 
         pair_counts: Counter = Counter()
-        where: dict[tuple[int, int], set[int]] = defaultdict(set)  # pair -> the words that contain it
+        where: dict[tuple[int, int], set[int]] = defaultdict(set)  # pair -> the words that contain (or contained) it
         for w, (ids, f) in enumerate(zip(words, freqs)):
             for pair in zip(ids, ids[1:]):
                 pair_counts[pair] += f
                 where[pair].add(w)
-        # Max-heap by count, ties to the pair of smallest ids; stale entries are skipped when popped.
+        # Max-heap by count, ties to the smallest pair; an entry whose count is out of date is skipped when popped.
         heap = [(-c, p) for p, c in pair_counts.items()]
         heapq.heapify(heap)
         for _ in range(n_merges):
-            while heap and (-heap[0][0] != pair_counts.get(heap[0][1], 0) or heap[0][0] == 0):
+            while heap and -heap[0][0] != pair_counts.get(heap[0][1]):
                 heapq.heappop(heap)
             if not heap:
                 break  # nothing left to merge: every chunk is a single token
             count, pair = heapq.heappop(heap)
-            new = next_id
-            next_id += 1
-            merges[pair] = new
-            vocab[new] = vocab[pair[0]] + vocab[pair[1]]
+            merges[pair] = next_id
+            vocab[next_id] = vocab[pair[0]] + vocab[pair[1]]
             changed: set[tuple[int, int]] = set()
-            for w in where.pop(pair):
-                ids, f = words[w], freqs[w]
-                for old in zip(ids, ids[1:]):
-                    pair_counts[old] -= f
-                    changed.add(old)
-                ids = words[w] = merge(ids, pair, new)
-                for fresh in zip(ids, ids[1:]):
-                    pair_counts[fresh] += f
-                    where[fresh].add(w)
-                    changed.add(fresh)
+            for w in where.pop(pair):  # only the words holding the pair change, and in them only its neighbours
+                merged, gone, born = merge_tracked(words[w], pair, next_id)
+                words[w] = merged
+                for p in gone:
+                    pair_counts[p] -= freqs[w]
+                    changed.add(p)
+                for p in born:
+                    pair_counts[p] += freqs[w]
+                    where[p].add(w)
+                    changed.add(p)
             for p in changed:
                 if pair_counts[p] > 0:
                     heapq.heappush(heap, (-pair_counts[p], p))
                 else:
-                    pair_counts.pop(p, None)
-            if verbose and new % 500 == 0:
-                print(f"merge {new}: {vocab[new]!r} ({-count} occurrences)")
+                    del pair_counts[p]
+            if verbose and next_id % 500 == 0:
+                print(f"merge {next_id}: {vocab[next_id]!r} ({-count:,} occurrences)")
+            next_id += 1
         specials = {token: next_id + i for i, token in enumerate(special_tokens)}
-        return cls(merges, base.byte_ids, specials, base.pattern, vocab={**vocab})
+        return cls(merges, base.byte_ids, specials, base.pattern, vocab=vocab)
 
     # ---------------------------------------------------------------------------------------------- save / load
     def to_json(self) -> dict:
@@ -204,3 +208,27 @@ def merge(ids: list[int], pair: tuple[int, int], new: int) -> list[int]:
             out.append(ids[i])
             i += 1
     return out
+
+
+def merge_tracked(ids: list[int], pair: tuple[int, int], new: int) -> tuple[list[int], list[tuple[int, int]],
+                                                                             list[tuple[int, int]]]:
+    """`merge`, plus the pairs it removed and the pairs it created, so training can update its counts locally.
+
+    Merging (a, b) in "x a b y" removes (x, a), (a, b), (b, y) and creates (x, N), (N, y); every other pair of the
+    word is untouched. Positions are collected in sets so back-to-back matches ("a b a b") are not counted twice.
+    """
+    merged: list[int] = []
+    gone: set[int] = set()  # start positions, in `ids`, of the pairs that disappear
+    born: set[int] = set()  # start positions, in `merged`, of the pairs that appear
+    i = 0
+    while i < len(ids):
+        if i + 1 < len(ids) and ids[i] == pair[0] and ids[i + 1] == pair[1]:
+            gone.update((i - 1, i, i + 1))
+            born.update((len(merged) - 1, len(merged)))
+            merged.append(new)
+            i += 2
+        else:
+            merged.append(ids[i])
+            i += 1
+    return (merged, [(ids[j], ids[j + 1]) for j in gone if 0 <= j < len(ids) - 1],
+            [(merged[j], merged[j + 1]) for j in born if 0 <= j < len(merged) - 1])

@@ -39,13 +39,19 @@ def bytes_to_unicode() -> dict[int, str]:
     return chars
 
 
+@lru_cache(maxsize=1)
+def unicode_to_bytes() -> dict[str, int]:
+    """The inverse of `bytes_to_unicode`: a printable stand-in character back to its byte."""
+    return {c: b for b, c in bytes_to_unicode().items()}
+
+
 def _to_str(token: bytes) -> str:
     table = bytes_to_unicode()
     return "".join(table[b] for b in token)
 
 
 def _to_bytes(text: str) -> bytes:
-    inverse = {c: b for b, c in bytes_to_unicode().items()}
+    inverse = unicode_to_bytes()
     return bytes(inverse[c] for c in text)
 
 
