@@ -7,6 +7,11 @@ import sys
 # Each module here has `register(subparsers)`, which adds its subcommands and sets `func` on them.
 COMMAND_MODULES = [
     "mosslite.commands",
+    "mosslite.tokenizer.cli",
+    "mosslite.interop",
+    "mosslite.train.cli",
+    "mosslite.data.cli",
+    "mosslite.serve",
 ]
 
 
@@ -19,7 +24,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # a subcommand that defaults `overrides` takes unknown `--key value` pairs as config overrides
+        if not hasattr(args, "overrides"):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.overrides = extra
     try:
         return args.func(args) or 0
     except (ValueError, FileNotFoundError, KeyError) as err:  # user errors: say what is wrong, no traceback

@@ -1,0 +1,29 @@
+"""Pretraining with Lightning: one recipe from a 2-core laptop to FSDP2 on many GPUs.
+
+    config.py     PretrainConfig: YAML + `--key value` overrides, checked before anything runs
+    data.py       PackedDataModule: batches from packed token arrays, a function of (seed, step) alone
+    module.py     PretrainModule: next-token loss, AdamW groups, warmup + cosine, FSDP2 sharding per block
+    callbacks.py  loss and divergence, tokens/s and MFU, samples, atomic checkpoints, the History they fill
+    run.py        pretrain(config): the Trainer built from a config (the CLI, notebook and tests all call it)
+    cli.py        `mosslite pretrain --config configs/pretrain/<name>.yaml [--key value ...] [--resume]`
+"""
+
+import importlib
+
+# Names resolve on first use, so `mosslite --help` and config checks do not pay for importing Lightning.
+_EXPORTS = {
+    "mosslite.train.callbacks": ["Checkpointer", "DivergenceError", "History", "SampleText", "Throughput",
+                                 "TrainLoss", "measure_cpu_flops"],
+    "mosslite.train.config": ["PretrainConfig", "config_from_dict", "load_config", "parse_overrides", "replace"],
+    "mosslite.train.data": ["PackedDataModule"],
+    "mosslite.train.module": ["PretrainModule", "cosine_lr", "param_groups"],
+    "mosslite.train.run": ["PretrainResult", "pretrain"],
+}
+_HOME = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str):
+    if name in _HOME:
+        return getattr(importlib.import_module(_HOME[name]), name)
+    raise AttributeError(f"module 'mosslite.train' has no attribute {name!r}")
