@@ -9,7 +9,7 @@ experiments all use this one loop.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
 from mosslite.chat import END_TOKENS, Conversation, MetaInstruction, Turn, encode_pieces, fit_to_context
@@ -38,6 +38,8 @@ class Assistant:
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     max_new_tokens: int = 128  # per field
     seed: int | None = None
+    # Where tokens come from: `generate.stream` by default; the HTTP server passes its batching engine's `stream`.
+    token_stream: Callable[..., Iterator[int]] = stream
 
     def __post_init__(self) -> None:
         missing = [t for t in END_TOKENS.values() if t not in self.tokenizer.special_tokens]
@@ -81,9 +83,9 @@ class Assistant:
         ids: list[int] = []
         shown = ""
         s = self.sampling
-        for token in stream(self.model, prompt, self.max_new_tokens, temperature=s.temperature, top_k=s.top_k,
-                            top_p=s.top_p, repetition_penalty=s.repetition_penalty, stop_tokens=self.stop_ids,
-                            seed=self.seed):
+        for token in self.token_stream(self.model, prompt, self.max_new_tokens, temperature=s.temperature,
+                                       top_k=s.top_k, top_p=s.top_p, repetition_penalty=s.repetition_penalty,
+                                       stop_tokens=self.stop_ids, seed=self.seed):
             if token in self.stop_ids:
                 break
             ids.append(token)
