@@ -48,23 +48,28 @@ def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
         raise ValueError(f"{path} is not a readable checkpoint (truncated or corrupt?): {err}") from err
 
 
+def check_state(state: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor], heading: str) -> None:
+    """Fail with one message naming every missing, unexpected and wrongly shaped tensor (the first 8 of each)."""
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    mismatched = sorted(f"{k}: {tuple(state[k].shape)}, expected {tuple(v.shape)}"
+                        for k, v in expected.items() if k in state and state[k].shape != v.shape)
+    if missing or unexpected or mismatched:
+        lines = [heading]
+        for label, names in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", mismatched)):
+            if names:
+                shown = ", ".join(names[:8]) + (f" … ({len(names)} in all)" if len(names) > 8 else "")
+                lines.append(f"  {label}: {shown}")
+        raise ValueError("\n".join(lines))
+
+
 def load_state(model: Transformer, state: Mapping[str, torch.Tensor], source: str = "checkpoint") -> None:
     """Copy `state` into `model`, failing with the names of missing, unexpected and mismatched tensors."""
     expected = model.state_dict()
     if model.config.tie_embeddings:
         expected.pop("lm_head.weight")
         state = {k: v for k, v in state.items() if k != "lm_head.weight"}
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    mismatched = sorted(f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(v.shape)}"
-                        for k, v in expected.items() if k in state and state[k].shape != v.shape)
-    if missing or unexpected or mismatched:
-        lines = [f"{source} does not fit the model config {model.config.name!r}:"]
-        for label, names in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", mismatched)):
-            if names:
-                shown = ", ".join(names[:8]) + (f" … ({len(names)} in all)" if len(names) > 8 else "")
-                lines.append(f"  {label}: {shown}")
-        raise ValueError("\n".join(lines))
+    check_state(state, expected, f"{source} does not fit the model config {model.config.name!r}:")
     model.load_state_dict(state, strict=False)  # strict checks done above; a tied head is filled by tok_emb
 
 

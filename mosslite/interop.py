@@ -17,7 +17,14 @@ from einops import rearrange
 from safetensors.torch import save_file
 from torch import Tensor
 
-from mosslite.checkpoint import atomic_write, load_checkpoint, load_state, read_weights, save_checkpoint
+from mosslite.checkpoint import (
+    atomic_write,
+    check_state,
+    load_checkpoint,
+    load_state,
+    read_weights,
+    save_checkpoint,
+)
 from mosslite.config import ModelConfig
 from mosslite.model import Transformer, build_model
 
@@ -308,20 +315,6 @@ def to_hf_state_dict(state: Mapping[str, Tensor], config: ModelConfig,
     return split_qkv(out, config) if family == "llama" else out
 
 
-def _check_keys(state: Mapping[str, Tensor], expected: Mapping[str, Tensor], source: str) -> None:
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    mismatched = sorted(f"{k}: {tuple(state[k].shape)}, expected {tuple(v.shape)}"
-                        for k, v in expected.items() if k in state and state[k].shape != v.shape)
-    if missing or unexpected or mismatched:
-        lines = [f"{source}: the weights do not fit the model its config describes:"]
-        for label, names in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", mismatched)):
-            if names:
-                more = f" … ({len(names)} in all)" if len(names) > 8 else ""
-                lines.append(f"  {label}: {', '.join(names[:8])}{more}")
-        raise ValueError("\n".join(lines))
-
-
 def from_hf_state_dict(state: Mapping[str, Tensor], hf_config,
                        source: str = "HF state dict") -> tuple[ModelConfig, dict[str, Tensor]]:
     """An HF state dict and its config -> (ModelConfig, mosslite state dict), checked tensor by tensor.
@@ -341,7 +334,7 @@ def from_hf_state_dict(state: Mapping[str, Tensor], hf_config,
     if config.tie_embeddings:
         state.pop("lm_head.weight", None)  # the same tensor as the token embedding
     expected = to_hf_state_dict(build_model(config, device="meta").state_dict(), config, family)
-    _check_keys(state, expected, source)
+    check_state(state, expected, f"{source}: the weights do not fit the model its config describes:")
     if family == "llama":
         state = fuse_qkv(state)
     ours = {}

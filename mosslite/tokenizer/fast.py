@@ -132,14 +132,9 @@ class FastBPE:
         """Ordinary text only (no special tokens), encoded in parallel by the Rust side."""
         return [e.ids for e in self._hf.encode_batch(list(texts), add_special_tokens=False)]
 
-    def decode(self, ids: Iterable[int]) -> str:
-        try:
-            return b"".join(self.vocab[i] for i in ids).decode("utf-8", errors="replace")
-        except KeyError as err:
-            raise ValueError(f"token id {err.args[0]} is not in this tokenizer's vocabulary") from None
-
-    def token_bytes(self, i: int) -> bytes:
-        return self.vocab[i]
+    # Both read only `self.vocab` (id -> bytes), which this class keeps exactly as the scratch encoder does.
+    decode = ScratchBPE.decode
+    token_bytes = ScratchBPE.token_bytes
 
     def to_json(self) -> dict:
         return self._doc
