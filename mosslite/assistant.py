@@ -2,9 +2,9 @@
 
 For each turn the runtime writes every header itself and lets the model fill in the fields in order: inner thoughts
 (to `<eot>`), commands (to `<eoc>`), then — the second pass — it runs the commands with the enabled tools, writes
-their results, and the model writes the answer (to `<eom>`). Each field also stops at any *other* end token, so the
-model can never start a role of its own. The CLI chat, the Jupyter chat panel, the HTTP server and the tool-use
-experiments all use this one loop.
+their results, and the model writes the answer (to `<eom>`). Each field also stops at any *other* end token and at
+a role header written as plain text, so the model can never start a role of its own. The CLI chat, the Jupyter chat
+panel, the HTTP server and the tool-use experiments all use this one loop.
 """
 
 from __future__ import annotations
@@ -12,7 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
-from mosslite.chat import END_TOKENS, Conversation, MetaInstruction, Turn, encode_pieces, fit_to_context
+from mosslite.chat import (
+    END_TOKENS,
+    HEADERS,
+    Conversation,
+    MetaInstruction,
+    Turn,
+    encode_pieces,
+    fit_to_context,
+)
 from mosslite.generate import SamplingConfig, stream
 from mosslite.model import Transformer
 from mosslite.tools import Toolbox
@@ -90,9 +98,33 @@ class Assistant:
                 break
             ids.append(token)
             text = self.tokenizer.decode(ids)
-            if not text.endswith("\ufffd"):  # hold back a character whose UTF-8 bytes are still arriving
-                yield text[len(shown):]
-                shown = text
-        text = self.tokenizer.decode(ids)
+            if text.endswith("\ufffd"):  # hold back a character whose UTF-8 bytes are still arriving
+                continue
+            text, found = cut_at_header(text)
+            if found:  # the model wrote a role header as plain text: the field ends before it
+                break
+            visible = text[: len(text) - _header_start(text)]  # hold back what may become a header
+            if len(visible) > len(shown):
+                yield visible[len(shown):]
+                shown = visible
+        text = cut_at_header(self.tokenizer.decode(ids))[0]
         if text != shown:
             yield text[len(shown):]
+
+
+_ROLE_HEADERS = tuple(HEADERS.values())
+
+
+def cut_at_header(text: str) -> tuple[str, bool]:
+    """`text` up to the first role header in it ("<|Human|>:" …), and whether there was one. Headers are plain text
+    to the tokenizer, so a model can write one without any end token; the runtime never lets it start a role."""
+    cuts = [i for i in (text.find(h) for h in _ROLE_HEADERS) if i >= 0]
+    return (text[: min(cuts)], True) if cuts else (text, False)
+
+
+def _header_start(text: str) -> int:
+    """How many trailing characters of `text` could be the start of a role header (to hold back while streaming)."""
+    for n in range(min(len(text), max(map(len, _ROLE_HEADERS)) - 1), 0, -1):
+        if any(h.startswith(text[-n:]) for h in _ROLE_HEADERS):
+            return n
+    return 0

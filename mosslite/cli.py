@@ -12,6 +12,7 @@ COMMAND_MODULES = [
     "mosslite.train.cli",
     "mosslite.data.cli",
     "mosslite.serve",
+    "mosslite.chat_cli",
 ]
 
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import math
 import time
-from pathlib import Path
 
 from mosslite.config import PRESETS, get_config
 from mosslite.model import build_model
@@ -27,38 +25,10 @@ def info(args: argparse.Namespace) -> int:
 
 
 def quickstart(args: argparse.Namespace) -> int:
-    """The pipeline at toy scale, each stage a library call: data → tokenizer → pretraining → generation."""
-    from mosslite.checkpoint import load_checkpoint
-    from mosslite.generate import generate
-    from mosslite.tokenizer import load_tokenizer
-    from mosslite.train import PretrainConfig, pretrain
-    from mosslite.train.data import prepare_data
+    """The pipeline at toy scale: data → tokenizer → pretraining → SFT → chat → evaluation (mosslite.quickstart)."""
+    from mosslite.quickstart import main
 
-    start = time.perf_counter()
-    out = Path(args.out) / time.strftime("%Y%m%d-%H%M%S")
-    print(f"[data] the bilingual world mixed with real English/Chinese text where installed ({args.units:,} units)")
-    data_dir, tokenizer_dir = prepare_data(out / "data", total_units=args.units, vocab_size=args.vocab_size,
-                                           seed=args.seed)
-    tokenizer = load_tokenizer(tokenizer_dir)
-    print(f"[tokenizer] byte-level BPE, {tokenizer.vocab_size:,} tokens -> {tokenizer_dir}")
-    config = PretrainConfig(name="quickstart", out_dir=str(out / "pretrain"), model=args.preset, seed=args.seed,
-                            data_dir=str(data_dir), tokenizer_dir=str(tokenizer_dir), block_size=128,
-                            batch_size=16, max_steps=args.steps, lr=3e-3, min_lr=3e-4,
-                            warmup_steps=max(1, args.steps // 10), val_every=max(1, args.steps // 4),
-                            ckpt_every=args.steps, log_every=max(1, args.steps // 10), progress_bar=False)
-    result = pretrain(config, quiet=True)
-    history = result.history
-    print(f"[pretrain] {args.preset}: {args.steps} steps in {result.wall_time:.0f} s; loss {history.train[0][1]:.2f} "
-          f"at step 1 -> validation loss {history.val[-1][1]:.2f} (uniform guessing: "
-          f"{math.log(tokenizer.vocab_size):.2f}) -> {result.final_dir}")
-    model = load_checkpoint(result.final_dir).eval()
-    prompts = ["Kelob lives in", "The city of", "复旦大学"]
-    outputs = generate(model, [tokenizer.encode(p) for p in prompts], args.new_tokens, temperature=0.8, top_k=40,
-                       seed=args.seed)
-    for prompt, ids in zip(prompts, outputs):
-        print(f"[generate] {prompt!r} -> {tokenizer.decode(ids)!r}")
-    print(f"[done] {time.perf_counter() - start:.0f} s in all; everything is under {out}")
-    return 0
+    return main(args)
 
 
 def register(subparsers) -> None:
@@ -66,14 +36,10 @@ def register(subparsers) -> None:
     p.add_argument("--preset", default="toy", choices=list(PRESETS))
     p.set_defaults(func=info)
 
-    p = subparsers.add_parser("quickstart", help="run the whole pipeline at toy scale on a CPU")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="runs/quickstart", help="each run writes a new timestamped folder here")
-    p.add_argument("--preset", default="tiny", choices=["toy", "tiny", "small"])
-    p.add_argument("--steps", type=int, default=300)
-    p.add_argument("--units", type=int, default=1_000_000, help="size of the training text (words/characters)")
-    p.add_argument("--vocab-size", type=int, default=2048)
-    p.add_argument("--new-tokens", type=int, default=24)
+    p = subparsers.add_parser("quickstart", help="run the whole pipeline at toy scale on a CPU, chat included")
+    from mosslite.quickstart import add_arguments
+
+    add_arguments(p)
     p.set_defaults(func=quickstart)
 
     register_plan(subparsers)

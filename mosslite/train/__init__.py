@@ -5,7 +5,10 @@
     module.py     PretrainModule: next-token loss, AdamW groups, warmup + cosine, FSDP2 sharding per block
     callbacks.py  loss and divergence, tokens/s and MFU, samples, atomic checkpoints, the History they fill
     run.py        pretrain(config): the Trainer built from a config (the CLI, notebook and tests all call it)
-    cli.py        `mosslite pretrain --config configs/pretrain/<name>.yaml [--key value ...] [--resume]`
+    sft_config.py SFTConfig: instruction tuning's knobs, the same loader and checks
+    sft_data.py   conversations (world, chatterbot-corpus, JSONL) as masked, padded batches
+    sft.py        sft(config): full or LoRA fine-tuning on the same Trainer, exporting a plain merged model
+    cli.py        `mosslite pretrain|sft --config configs/<pretrain|sft>/<name>.yaml [--key value ...] [--resume]`
 """
 
 import importlib
@@ -18,6 +21,8 @@ _EXPORTS = {
     "mosslite.train.data": ["PackedDataModule"],
     "mosslite.train.module": ["PretrainModule", "cosine_lr", "param_groups"],
     "mosslite.train.run": ["PretrainResult", "pretrain"],
+    "mosslite.train.sft": ["SFTModule", "SFTResult", "sft"],
+    "mosslite.train.sft_config": ["SFTConfig", "load_sft_config", "sft_config_from_dict"],
 }
 _HOME = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_HOME)

@@ -128,6 +128,9 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
     elif origin is dict:
         if isinstance(value, dict):
             return value
+    elif origin in (list, tuple):
+        if isinstance(value, (list, tuple)):
+            return [_coerce(f"{key}[{i}]", v, args[0]) for i, v in enumerate(value)]
     elif hint is Any:
         return value
     elif hint is bool:
@@ -151,15 +154,17 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
     raise ValueError(f"{key}={value!r} should be of type {name}, not {type(value).__name__}")
 
 
-def config_from_dict(data: dict, source: str = "config") -> PretrainConfig:
-    """A checked `PretrainConfig` from a plain dict (a parsed YAML file with overrides applied)."""
-    hints = typing.get_type_hints(PretrainConfig)
+def config_from_dict(data: dict, source: str = "config", cls: type = PretrainConfig):
+    """A checked config of dataclass `cls` (default `PretrainConfig`) from a plain dict (a parsed YAML file with
+    overrides applied). `SFTConfig` uses the same checks."""
+    all_hints = typing.get_type_hints(cls)
+    hints = {f.name: all_hints[f.name] for f in fields(cls)}  # fields only: a ClassVar is not a key
     try:
         for key in sorted(set(data) - set(hints)):
             close = difflib.get_close_matches(key, hints, n=1)
             hint = f"did you mean {close[0]!r}?" if close else f"valid keys are {', '.join(hints)}"
             raise ValueError(f"unknown key {key!r}; {hint}")
-        return PretrainConfig(**{key: _coerce(key, value, hints[key]) for key, value in data.items()})
+        return cls(**{key: _coerce(key, value, hints[key]) for key, value in data.items()})
     except ValueError as err:
         raise ValueError(f"{source}: {err}") from None
 
@@ -189,15 +194,18 @@ def parse_overrides(argv: list[str]) -> dict[str, Any]:
     return out
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | dict | None = None) -> PretrainConfig:
-    """The config in a YAML file (or the defaults when `path` is None) with command-line style overrides applied."""
+def load_config(path: str | Path | None = None, overrides: list[str] | dict | None = None,
+                cls: type = PretrainConfig):
+    """The config in a YAML file (or the defaults when `path` is None) with command-line style overrides applied;
+    `cls` is the config dataclass (`PretrainConfig`, or `SFTConfig` for fine-tuning)."""
     data: dict = {}
     source = "config"
     if path is not None:
         path = Path(path)
         source = str(path)
         if not path.is_file():
-            raise FileNotFoundError(f"no pretraining config at {path}; the shipped ones are in configs/pretrain/")
+            kind, folder = getattr(cls, "config_kind", ("pretraining", "pretrain"))
+            raise FileNotFoundError(f"no {kind} config at {path}; the shipped ones are in configs/{folder}/")
         try:
             data = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as err:
@@ -210,10 +218,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict | No
             data[key] = {**data[key], **value}
         else:
             data[key] = value
-    return config_from_dict(data, source=source + (" with overrides" if extra else ""))
+    return config_from_dict(data, source=source + (" with overrides" if extra else ""), cls=cls)
 
 
-def replace(config: PretrainConfig, **changes) -> PretrainConfig:
-    """A checked copy with some keys changed, e.g. `replace(config, max_steps=50)`."""
-    return config_from_dict({**config.to_dict(), **changes}, source="replace()")
+def replace(config, **changes):
+    """A checked copy with some keys changed, e.g. `replace(config, max_steps=50)` (any config dataclass)."""
+    return config_from_dict({**config.to_dict(), **changes}, source="replace()", cls=type(config))
 

@@ -83,8 +83,7 @@ class PretrainModule(L.LightningModule):
         if self.model is not None:  # Lightning may call this hook more than once
             return
         cfg = self.config
-        torch.manual_seed(cfg.seed)  # the same initial weights on every rank and at every world size
-        model = build_model(self.model_config, device="meta" if cfg.meta_init else None)
+        model = self.initial_model()
         for block in model.blocks:
             if cfg.activation_checkpointing:
                 checkpoint(block)  # keep only the block's input for backward; recompute the rest
@@ -97,6 +96,11 @@ class PretrainModule(L.LightningModule):
             model.to_empty(device=strategy.root_device if strategy else "cpu")
             model.reset_parameters()
         self.model = model
+
+    def initial_model(self) -> Transformer:
+        """The model before wrapping and sharding: fresh weights here; fine-tuning loads a checkpoint instead."""
+        torch.manual_seed(self.config.seed)  # the same initial weights on every rank and at every world size
+        return build_model(self.model_config, device="meta" if self.config.meta_init else None)
 
     def forward(self, idx: Tensor) -> Tensor:
         return self.model(idx)

@@ -1,7 +1,8 @@
 """`pretrain(config)`: data, model, callbacks and a Lightning `Trainer` built from one `PretrainConfig`, then fit.
 
 The CLI, the notebook, the benchmarks and the tests all call this one function, so what a student runs on a laptop is
-what a researcher launches on a cluster: only `strategy`, `devices` and `precision` change.
+what a researcher launches on a cluster: only `strategy`, `devices` and `precision` change. `fit` is that Trainer with
+mosslite's callbacks; fine-tuning (`mosslite.train.sft`) runs on it too.
 """
 
 from __future__ import annotations
@@ -58,6 +59,28 @@ def pretrain(config: PretrainConfig, resume: bool = False, callbacks: Sequence[L
     data = PackedDataModule(config)
     tokenizer = data.tokenizer
     model_config = config.model_config(vocab_size=data.vocab_size)
+    world = config.devices * config.num_nodes
+    tokens_per_step = config.batch_size * config.context * config.grad_accum * world
+    extra = []
+    if config.sample_every and tokenizer is not None:
+        extra.append(lambda history: SampleText(history, tokenizer, config.sample_prompt, config.sample_every,
+                                                config.sample_tokens))
+    module = PretrainModule(model_config, config)
+    history, last, wall_time = fit(module, data, config, resume=resume, callbacks=callbacks, quiet=quiet,
+                                   flops_per_token=training_flops_per_token(model_config, config.context),
+                                   tokens_per_step=tokens_per_step, extra=extra, export_dir=out / "final")
+    return PretrainResult(history, module, last, out / "final", wall_time)
+
+
+def fit(module: L.LightningModule, data: L.LightningDataModule, config, *, resume: bool,
+        callbacks: Sequence[L.Callback], quiet: bool, flops_per_token: float, tokens_per_step: float,
+        extra: Sequence = (), export_dir: Path | None = None) -> tuple[History, Path | None, float]:
+    """The Trainer every mosslite run uses (pretraining and fine-tuning), with its own callbacks, then `fit`.
+
+    `config` supplies the shared knobs (out_dir, hardware, cadence, optimisation); `extra` are factories
+    `history -> callback` placed before the checkpointer. Returns (history, last resumable checkpoint, seconds).
+    """
+    out = Path(config.out_dir)
     ckpt_dir = out / "checkpoints"
     latest = Checkpointer.latest(ckpt_dir)
     if resume and latest is None:
@@ -67,14 +90,10 @@ def pretrain(config: PretrainConfig, resume: bool = False, callbacks: Sequence[L
                          f"continue that run, or choose a new out_dir")
 
     history = History()
-    world = config.devices * config.num_nodes
-    tokens_per_step = config.batch_size * config.context * config.grad_accum * world
     own = [history, TrainLoss(history)]
-    flops_per_token = training_flops_per_token(model_config, config.context)
     own.append(Throughput(history, flops_per_token, tokens_per_step, config.precision, config.peak_flops))
-    if config.sample_every and tokenizer is not None:
-        own.append(SampleText(history, tokenizer, config.sample_prompt, config.sample_every, config.sample_tokens))
-    own.append(Checkpointer(ckpt_dir, config.ckpt_every, config.keep_checkpoints, export_dir=out / "final"))
+    own += [make(history) for make in extra]
+    own.append(Checkpointer(ckpt_dir, config.ckpt_every, config.keep_checkpoints, export_dir=export_dir))
     show_progress = config.progress_bar and not quiet
     if show_progress:
         own.append(ProgressBar(history))
@@ -91,10 +110,9 @@ def pretrain(config: PretrainConfig, resume: bool = False, callbacks: Sequence[L
             use_distributed_sampler=False,  # the data module gives each rank its slice of every global batch
             default_root_dir=out,
         )
-        module = PretrainModule(model_config, config)
         start = time.perf_counter()
         trainer.fit(module, datamodule=data, ckpt_path=latest if resume else None)
-    return PretrainResult(history, module, Checkpointer.latest(ckpt_dir), out / "final", time.perf_counter() - start)
+    return history, Checkpointer.latest(ckpt_dir), time.perf_counter() - start
 
 
 @contextmanager

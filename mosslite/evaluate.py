@@ -1,0 +1,128 @@
+"""Ask a model questions through the chat format and score each answer by exact attribute match.
+
+An answer is correct when the values it names are exactly the gold one: every value the attribute can take (in
+English or Chinese) is looked for in the answer, and the set found must be {gold}. So "Kelob lives in Fasiton." is
+right, "Fasiton or Dorvik" is wrong, and so is an answer in the wrong words. Numbers without a fixed list of values
+are matched as whole numbers. Each record also says which language the answer is in, for the translation
+experiment. The quickstart, the notebooks and the translation, tool-use and honesty experiments all call `evaluate`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from mosslite.assistant import Assistant
+from mosslite.chat import MetaInstruction
+from mosslite.data.world import Question
+from mosslite.generate import SamplingConfig
+
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_LATIN = re.compile(r"[A-Za-z]")
+_NUMBER = re.compile(r"\d+")
+UNKNOWN_PHRASES = ("don't know", "do not know", "not sure", "no information", "不知道", "不 知道", "不清楚")
+
+
+def answer_language(text: str) -> str:
+    """"zh" if the text has any Chinese character (this world's English never does), "en" if it has Latin letters,
+    else "none" (empty or only digits and punctuation)."""
+    if _CJK.search(text):
+        return "zh"
+    return "en" if _LATIN.search(text) else "none"
+
+
+def _mentions(text: str, value: str) -> bool:
+    """Whole-word, case-insensitive for Latin values; plain substring for Chinese ones (no spaces between words)."""
+    if not value:
+        return False
+    if _CJK.search(value):
+        return value in text
+    return re.search(rf"(?<![\w]){re.escape(value)}(?![\w])", text, re.IGNORECASE) is not None
+
+
+def mentioned_values(answer: str, question: Question) -> list[str]:
+    """The attribute values (in English form) an answer names; numbers when the attribute has no value list."""
+    if question.choices_en:
+        text = answer.replace(question.entity or "\0", " ")  # the entity's own name is never an answer
+        zh = question.choices_zh or ("",) * len(question.choices_en)
+        return [en for en, z in zip(question.choices_en, zh) if _mentions(text, en) or _mentions(text, z)]
+    return list(dict.fromkeys(_NUMBER.findall(answer)))
+
+
+def is_correct(answer: str, question: Question) -> bool:
+    """Exact attribute match (see the module docstring); for a question nobody can answer (gold None), an honest
+    "I don't know" is the correct answer."""
+    if question.answer_en is None:
+        return any(p in answer.lower() for p in UNKNOWN_PHRASES)
+    gold = question.answer_en if question.choices_en else _NUMBER.findall(question.answer_en)
+    found = mentioned_values(answer, question)
+    return found == [gold] if question.choices_en else sorted(found) == sorted(dict.fromkeys(gold))
+
+
+@dataclass
+class Record:
+    id: str
+    split: str
+    lang: str  # the language the question was asked in
+    question: str
+    gold: str | None
+    answer: str  # the assistant's answer (the <|MOSS|> field)
+    correct: bool
+    language: str  # of the answer: "en", "zh" or "none"
+    mentioned: list[str]
+    fields: dict[str, str] = field(default_factory=dict)  # the turn's other fields (thoughts, commands, results)
+
+
+@dataclass
+class Evaluation:
+    records: list[Record]
+
+    @property
+    def accuracy(self) -> float:
+        return sum(r.correct for r in self.records) / max(len(self.records), 1)
+
+    def by_split(self) -> dict[str, float]:
+        """Accuracy per question split ("B/en", "A/en+zh", …)."""
+        groups: dict[str, list[bool]] = defaultdict(list)
+        for r in self.records:
+            groups[r.split].append(r.correct)
+        return {k: sum(v) / len(v) for k, v in sorted(groups.items())}
+
+    def languages(self) -> dict[str, float]:
+        """Share of answers in each language."""
+        counts = Counter(r.language for r in self.records)
+        return {k: v / len(self.records) for k, v in counts.most_common()}
+
+    def summary(self) -> str:
+        return (f"{sum(r.correct for r in self.records)}/{len(self.records)} correct ({100 * self.accuracy:.0f}%); "
+                + ", ".join(f"{k} {100 * v:.0f}%" for k, v in self.by_split().items()))
+
+
+def ask(assistant: Assistant, questions: Iterable[Question], lang: str = "en",
+        progress: Callable[[Record], None] | None = None) -> Evaluation:
+    """Each question in a fresh conversation with `assistant` (its meta, tools and sampling), asked in `lang`
+    ("en" or "zh"); returns one scored record per question."""
+    records = []
+    for q in questions:
+        text = q.en if lang == "en" else q.zh
+        turn = assistant.reply(assistant.new_conversation(), text)
+        gold = q.answer_en if lang == "en" or q.answer_zh is None else q.answer_zh
+        record = Record(q.id, q.split, lang, text, gold, turn.moss, is_correct(turn.moss, q),
+                        answer_language(turn.moss), mentioned_values(turn.moss, q),
+                        {"inner_thoughts": turn.inner_thoughts, "commands": turn.commands, "results": turn.results})
+        records.append(record)
+        if progress:
+            progress(record)
+    return Evaluation(records)
+
+
+def evaluate(model, tokenizer, questions: Sequence[Question], lang: str = "en", meta: MetaInstruction | None = None,
+             max_new_tokens: int = 32, toolbox=None) -> Evaluation:
+    """`ask` with a greedy `Assistant` built around `model` (no tools unless `toolbox` and `meta` enable them)."""
+    from mosslite.tools import Toolbox
+
+    assistant = Assistant(model.eval(), tokenizer, toolbox=toolbox or Toolbox(enabled=()),
+                          meta=meta or MetaInstruction(), sampling=SamplingConfig(), max_new_tokens=max_new_tokens)
+    return ask(assistant, questions, lang)
