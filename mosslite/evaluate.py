@@ -53,9 +53,12 @@ def mentioned_values(answer: str, question: Question) -> list[str]:
 
 def is_correct(answer: str, question: Question) -> bool:
     """Exact attribute match (see the module docstring); for a question nobody can answer (gold None), an honest
-    "I don't know" is the correct answer."""
+    "I don't know" is the correct answer; for arithmetic, the last number written must be the result."""
     if question.answer_en is None:
         return any(p in answer.lower() for p in UNKNOWN_PHRASES)
+    if question.kind == "arithmetic":  # the worked answer "1234 + 56 = 1290." names the operands first
+        numbers = _NUMBER.findall(answer.replace(",", ""))
+        return bool(numbers) and numbers[-1] == question.answer_en
     gold = question.answer_en if question.choices_en else _NUMBER.findall(question.answer_en)
     found = mentioned_values(answer, question)
     return found == [gold] if question.choices_en else sorted(found) == sorted(dict.fromkeys(gold))

@@ -17,7 +17,9 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
+from decimal import Decimal, localcontext
 from fractions import Fraction
+from pathlib import Path
 
 # ------------------------------------------------------------------------------------------------- command parsing
 _CALL = re.compile(r'\s*([A-Za-z][A-Za-z0-9]*)\s*\(\s*"((?:[^"\\]|\\.)*)"\s*\)\s*')
@@ -50,6 +52,8 @@ def parse_commands(text: str) -> list[Command]:
             if text[pos] not in "+,":
                 raise ToolError(f"expected '+' or ',' between commands at {text[pos:pos + 40]!r}")
             pos += 1
+            if pos == len(text):
+                raise ToolError(f"a command is missing after the last {text[-1]!r}")
     return commands
 
 
@@ -73,10 +77,19 @@ def _normalise(expression: str) -> str:
     return unicodedata.normalize("NFKC", expression).translate(str.maketrans({"×": "*", "÷": "/", "^": "**", "−": "-"}))
 
 
+def _too_big(n: int) -> bool:
+    """More than MAX_DIGITS decimal digits, judged from the bit length (str() of a huge int is itself refused)."""
+    return abs(n).bit_length() * math.log10(2) > MAX_DIGITS
+
+
 def _check_size(value):
+    if isinstance(value, int):  # Fraction // Fraction is an int: keep it exact, as a Fraction
+        value = Fraction(value)
     if isinstance(value, Fraction):
-        if len(str(abs(value.numerator))) > MAX_DIGITS or len(str(value.denominator)) > MAX_DIGITS:
+        if _too_big(value.numerator) or _too_big(value.denominator):
             raise ToolError(f"result has more than {MAX_DIGITS} digits")
+    elif isinstance(value, complex):  # (-1) ** 0.5
+        raise ToolError("result is not a real number")
     elif isinstance(value, float) and not math.isfinite(value):
         raise ToolError("result is not a finite number")
     return value
@@ -98,13 +111,17 @@ def _evaluate(node: ast.AST, depth: int = 0):
         a, b = _evaluate(node.left, depth + 1), _evaluate(node.right, depth + 1)
         if isinstance(node.op, (ast.Div, ast.FloorDiv, ast.Mod)) and b == 0:
             raise ToolError("division by zero")
-        return _check_size(_BINARY[type(node.op)](a, b))
+        try:
+            return _check_size(_BINARY[type(node.op)](a, b))
+        except (OverflowError, ZeroDivisionError) as err:  # a huge exact number met a float
+            raise ToolError(f"result out of range: {err}") from err
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
         base, exponent = _evaluate(node.left, depth + 1), _evaluate(node.right, depth + 1)
         if abs(exponent) > MAX_EXPONENT:
             raise ToolError(f"exponent {exponent} is larger than {MAX_EXPONENT}")
         if isinstance(base, Fraction) and isinstance(exponent, Fraction) and exponent.denominator == 1:
-            if abs(base) > 1 and int(abs(exponent)) * math.log10(abs(base)) > MAX_DIGITS:
+            size = max(abs(base.numerator), base.denominator)  # 1/40 grows its denominator as fast as 40 grows
+            if size > 1 and int(abs(exponent)) * math.log10(size) > MAX_DIGITS:
                 raise ToolError(f"result has more than {MAX_DIGITS} digits")
             if base == 0 and exponent < 0:
                 raise ToolError("division by zero")
@@ -159,7 +176,12 @@ def format_number(value) -> str:
     if isinstance(value, Fraction):
         if value.denominator == 1:
             return str(value.numerator)
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # a huge fraction: Decimal has the range a float lacks
+            with localcontext() as context:
+                context.prec = 10
+                return f"{Decimal(value.numerator) / Decimal(value.denominator):.10g}"
     return f"{value:.10g}"
 
 
@@ -175,33 +197,54 @@ MAX_DEGREE = 8
 
 
 def _sympy_expr(text: str, symbols: dict):
-    """A SymPy expression built by walking our own parse tree: only numbers, one-letter unknowns and + - * / ^."""
+    """A SymPy expression built by walking our own parse tree: only numbers, one-letter unknowns and + - * / ^.
+    While building it bounds the degree and the size of every number, so SymPy is never handed unbounded work."""
     import sympy
 
+    def number(value):
+        """`value` if it is not a rational with more than MAX_DIGITS digits."""
+        if value.is_Rational and max(abs(value.p), value.q).bit_length() > MAX_DIGITS * 3.33:
+            raise ToolError(f"a number in the equation has more than {MAX_DIGITS} digits")
+        return value
+
     def build(node: ast.AST, depth: int = 0):
+        """(expression, an upper bound on its degree in the unknowns)."""
         if depth > MAX_DEPTH:
             raise ToolError("equation is nested too deeply")
         if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-            return sympy.Rational(str(node.value))
+            if len(str(node.value)) > MAX_DIGITS:
+                raise ToolError(f"number literal has more than {MAX_DIGITS} digits")
+            return number(sympy.Rational(str(node.value))), 0
         if isinstance(node, ast.Name) and _SYMBOL.fullmatch(node.id):
-            return symbols.setdefault(node.id, sympy.Symbol(node.id))
+            return symbols.setdefault(node.id, sympy.Symbol(node.id)), 1
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.UAdd, ast.USub)):
-            value = build(node.operand, depth + 1)
-            return value if isinstance(node.op, ast.UAdd) else -value
+            value, degree = build(node.operand, depth + 1)
+            return (value if isinstance(node.op, ast.UAdd) else -value), degree
         if isinstance(node, ast.BinOp):
-            a, b = build(node.left, depth + 1), build(node.right, depth + 1)
+            (a, da), (b, db) = build(node.left, depth + 1), build(node.right, depth + 1)
             if isinstance(node.op, ast.Pow):
-                if not (b.is_Integer and 0 <= b <= 8):
-                    raise ToolError("only whole powers from 0 to 8 are allowed in equations")
-                return a**b
-            ops = {ast.Add: a.__add__, ast.Sub: a.__sub__, ast.Mult: a.__mul__, ast.Div: a.__truediv__}
-            if type(node.op) in ops:
-                return ops[type(node.op)](b)
+                if not (b.is_Integer and 0 <= b <= MAX_DEGREE):
+                    raise ToolError(f"only whole powers from 0 to {MAX_DEGREE} are allowed in equations")
+                if a.is_Rational and a != 0 and int(b) * math.log10(max(abs(a.p), a.q)) > MAX_DIGITS:
+                    raise ToolError(f"a number in the equation has more than {MAX_DIGITS} digits")
+                degree = da * int(b)
+                result = a**b
+            elif type(node.op) in (ast.Add, ast.Sub, ast.Mult, ast.Div):
+                degree = max(da, db) if isinstance(node.op, (ast.Add, ast.Sub)) else da + db
+                if isinstance(node.op, ast.Div) and b == 0:
+                    raise ToolError("division by zero")
+                ops = {ast.Add: a.__add__, ast.Sub: a.__sub__, ast.Mult: a.__mul__, ast.Div: a.__truediv__}
+                result = ops[type(node.op)](b)
+            else:
+                raise ToolError(f"not allowed in an equation: {ast.unparse(node)[:40]!r}")
+            if degree > MAX_DEGREE:  # caught here, before SymPy ever expands (x+1)^4096
+                raise ToolError(f"{text[:40]!r} has degree above {MAX_DEGREE}")
+            return number(result), degree
         raise ToolError(f"not allowed in an equation: {ast.unparse(node)[:40]!r}")
 
     # Accept implicit products the way people write them: 2x, 3(x+1), 2.5x.
     text = re.sub(r"(\d)\s*([a-z(])", r"\1*\2", _normalise(text))
-    return build(_parse(text).body)
+    return build(_parse(text).body)[0]
 
 
 def solve(equations: str, timeout: float = 2.0) -> str:
@@ -281,6 +324,25 @@ class BM25Index:
         n = len(self.documents)
         self.idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
 
+    @classmethod
+    def from_folder(cls, folder: str | Path, patterns: tuple[str, ...] = ("*.txt", "*.md"),
+                    max_chars: int = 600) -> BM25Index:
+        """An index of every paragraph (blank-line separated, cut to `max_chars`) of the text files under `folder`,
+        each snippet starting with its file's relative path, so Search over your own notes can cite them."""
+        root = Path(folder)
+        files = sorted({p for pattern in patterns for p in root.rglob(pattern) if p.is_file()})
+        documents = []
+        for path in files:
+            text = path.read_text(encoding="utf-8", errors="replace")
+            for paragraph in re.split(r"\n\s*\n", text):
+                paragraph = " ".join(paragraph.split())
+                for start in range(0, len(paragraph), max_chars):
+                    documents.append(f"{path.relative_to(root)}: {paragraph[start:start + max_chars]}")
+        if not documents:
+            raise FileNotFoundError(f"no text to index under {root} (looked for {', '.join(patterns)}); point "
+                                    f"from_folder at a folder of .txt/.md files or pass other patterns")
+        return cls(documents)
+
     def scores(self, query: str) -> list[float]:
         terms = [t for t in search_tokens(query) if t in self.idf]
         out = []
@@ -328,6 +390,8 @@ class Toolbox:
             return head + "".join(f"\n<|{i}|>: {hit}" for i, hit in enumerate(hits, 1)) if hits else f"{head} No result."
         except ToolError as err:
             return f"{head} Error: {err}"
+        except Exception as err:  # a bug or a library failure inside a tool: the model gets an error, the chat goes on
+            return f"{head} Error: {command.tool} failed ({type(err).__name__}: {str(err)[:80]})"
 
     def run_all(self, commands_text: str) -> str:
         """Results for a whole `<|Commands|>` body; `None` when there were no calls, an error result when it does

@@ -83,7 +83,7 @@ def test_parse_commands():
     assert parse_commands('Search("Kelob city") + Calculate("2+2")') == [
         Command("Search", "Kelob city"), Command("Calculate", "2+2")]
     assert parse_commands(r'Search("say \"hi\"")') == [Command("Search", 'say "hi"')]
-    for bad in ["Search(Kelob)", 'Search("x") Calculate("y")', "rm -rf /"]:
+    for bad in ["Search(Kelob)", 'Search("x") Calculate("y")', "rm -rf /", 'Search("x") +', 'Search("x"),']:
         with pytest.raises(ToolError):
             parse_commands(bad)
 
@@ -105,3 +105,75 @@ def test_toolbox_results_and_errors_go_back_to_the_model():
     assert "unknown tool" in box.run_all('Calculator("1+1")')
     assert box.run_all("None") == "None"
     assert box.run_all('Search("x"').startswith("Error:")
+
+
+SOLVE_ATTACKS = [
+    "x=(((((9^8)^8)^8)^8)^8)^8", "((((x+1)^8)^8)^8)^8=0", "x=" + "9" * 1200, "x=1e999999", "x=10^8^8",
+    "x=__import__('os').system('ls')", "x=().__class__", "(lambda: x)()=1", "[x for x in range(10**9)]=1",
+    "x=open('/etc/passwd')", "x=y.z", "sin(x)=0", "x=1/0", "x/0=1", "x=" + "-" * 60 + "1",
+]
+
+
+@pytest.mark.parametrize("attack", SOLVE_ATTACKS)
+def test_solve_refuses_attacks_and_unbounded_work(attack):
+    start = time.perf_counter()
+    with pytest.raises(ToolError):
+        solve(attack)
+    assert time.perf_counter() - start < 3
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(alphabet="0123456789+-*/^().=;xyz_ abc'\"[]", max_size=50))
+def test_solve_fuzz_answers_or_refuses(text):
+    try:
+        result = solve(text)
+    except ToolError:
+        return
+    assert isinstance(result, str) and result
+
+
+NUMBER = st.integers(-10**4, 10**4).map(str)
+OPERATORS = st.sampled_from(["+", "-", "*", "/", "//", "%", "**", "^"])
+
+
+@st.composite
+def expressions(draw, depth: int = 0):
+    """Random well-formed arithmetic, powers included: the evaluator must answer or refuse, never hang or crash."""
+    if depth > 4 or draw(st.booleans()):
+        return draw(NUMBER)
+    left, right = draw(expressions(depth + 1)), draw(expressions(depth + 1))
+    return f"({left}){draw(OPERATORS)}({right})"
+
+
+@settings(max_examples=300, deadline=None)
+@given(expressions())
+def test_calculate_structured_fuzz_is_bounded(expression):
+    start = time.perf_counter()
+    try:
+        float(calculate(expression))
+    except ToolError:
+        pass
+    assert time.perf_counter() - start < 1.5
+
+
+def test_a_tool_that_fails_unexpectedly_returns_an_error_result(monkeypatch):
+    import mosslite.tools as tools
+
+    def broken(_):
+        raise NotImplementedError("SymPy cannot do that")
+
+    monkeypatch.setattr(tools, "solve", broken)
+    assert Toolbox().run_all('Solve("x=1")') == ('Solve("x=1") => Error: Solve failed '
+                                                  '(NotImplementedError: SymPy cannot do that)')
+
+
+def test_search_indexes_a_folder_of_user_text_and_reads_only_that(tmp_path):
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "trip.md").write_text("# Trip\n\nThe ferry to Kelob leaves at 7 am.\n\nBring a coat.")
+    (tmp_path / "recipe.txt").write_text("Dumplings need flour, water and a filling.")
+    (tmp_path / "secret.csv").write_text("password,hunter2")
+    index = BM25Index.from_folder(tmp_path)
+    assert index.search("when does the ferry leave", k=1) == ["notes/trip.md: The ferry to Kelob leaves at 7 am."]
+    assert Toolbox(index=index, enabled=("Search",)).run_all('Search("password")') == 'Search("password") => No result.'
+    with pytest.raises(FileNotFoundError, match="no text to index"):
+        BM25Index.from_folder(tmp_path / "notes", patterns=("*.rst",))
