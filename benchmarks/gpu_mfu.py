@@ -33,13 +33,16 @@ def main() -> None:
     parser.add_argument("--no-compile", action="store_true")
     parser.add_argument("--checkpointing", action="store_true", help="recompute each block in backward")
     args = parser.parse_args()
-    if args.device == "cuda" and not torch.cuda.is_available():
+    device = torch.device(args.device)  # "cuda", "cuda:1" or "cpu"; autocast and the fused optimizer want its type
+    if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("no CUDA device here: run on a GPU machine, or pass --device cpu for a smoke check")
+    if device.type == "cuda" and device.index is not None:
+        torch.cuda.set_device(device)  # compile and the memory counters then follow the chosen GPU
 
     config = get_config(args.preset)
     seq_len = min(args.seq_len, config.block_size)
     torch.manual_seed(0)
-    model = build_model(config, device=args.device)
+    model = build_model(config, device=device)
     if args.checkpointing:
         from torch.distributed._composable import checkpoint
 
@@ -48,13 +51,12 @@ def main() -> None:
     if not args.no_compile:
         for block in model.blocks:
             block.compile()
-    fused = args.device == "cuda"
-    optimizer = torch.optim.AdamW(param_groups(model, 0.1), lr=1e-4, fused=fused or None)
+    optimizer = torch.optim.AdamW(param_groups(model, 0.1), lr=1e-4, fused=device.type == "cuda" or None)
     dtype = torch.bfloat16
-    x = torch.randint(0, config.vocab_size, (args.batch, seq_len + 1), device=args.device)
+    x = torch.randint(0, config.vocab_size, (args.batch, seq_len + 1), device=device)
 
     def step() -> float:
-        with torch.autocast(args.device, dtype=dtype):
+        with torch.autocast(device.type, dtype=dtype):
             loss = lm_loss(model(x[:, :-1]), x[:, 1:])
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -70,12 +72,12 @@ def main() -> None:
     elapsed = time.perf_counter() - start
     tokens_per_s = args.batch * seq_len * args.steps / elapsed
     flops = training_flops_per_token(config, seq_len) * tokens_per_s
-    name = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"device {name}; {args.preset} ({model.num_parameters() / 1e6:,.0f}M params), batch {args.batch} × {seq_len}, "
           f"bf16 autocast, compile {'off' if args.no_compile else 'on'}, checkpointing {'on' if args.checkpointing else 'off'}")
     print(f"{tokens_per_s:,.0f} tokens/s, {flops / 1e12:,.1f} TFLOP/s achieved, "
           f"MFU {100 * flops / (args.peak_tflops * 1e12):.1f}% of {args.peak_tflops:g} TFLOP/s")
-    if args.device == "cuda":
+    if device.type == "cuda":
         print(f"peak memory {torch.cuda.max_memory_allocated() / 1e9:.1f} GB")
 
 

@@ -10,6 +10,8 @@ COMMAND_MODULES = [
     "mosslite.tokenizer.cli",
     "mosslite.interop",
     "mosslite.train.cli",
+    "mosslite.train.consolidate",
+    "mosslite.experiments.cli",
     "mosslite.data.cli",
     "mosslite.serve",
     "mosslite.chat_cli",

@@ -60,6 +60,16 @@ STATE_BYTES = {"32-true": (4, 4, 8), "bf16-mixed": (4, 4, 8), "bf16-true": (2, 2
 ACTIVATION_BYTES = {"32-true": 4, "bf16-mixed": 2, "bf16-true": 2}
 
 
+def lora_parameters(config: ModelConfig, rank: int) -> tuple[int, int]:
+    """(trainable LoRA parameters, adapted linear layers per block) with mosslite.lora's default targets."""
+    from mosslite.lora import LoRALinear, inject_lora
+
+    model = build_model(config, device="meta")
+    inject_lora(model, rank=rank)
+    per_block = sum(isinstance(m, LoRALinear) for m in model.blocks[0].modules())
+    return sum(p.numel() for p in model.parameters() if p.requires_grad), per_block
+
+
 def activation_elements_per_token(config: ModelConfig, checkpointing: bool) -> float:
     """Numbers autograd keeps per token for the backward pass, itemised from what this library's block saves (the
     CPU and GPU SDPA kernels keep no T×T score matrix, so there is no quadratic term).
@@ -96,6 +106,8 @@ class Plan:
     activations_gb: float
     buffers_gb: float  # FSDP's working set: gathered full blocks and a block's gradient before reduce-scatter
     flops_per_token: float
+    trainable: int = 0  # parameters with gradients and optimizer states: all of them, or LoRA's adapters
+    lora_rank: int = 0
 
     @property
     def states_gb(self) -> float:
@@ -121,8 +133,13 @@ class Plan:
 
 
 def plan(config: ModelConfig, gpus: int = 1, strategy: Strategy = "ddp", precision: Precision = "bf16-mixed",
-         checkpointing: bool = False, seq_len: int | None = None, micro_batch: int = 1) -> Plan:
-    """Memory per device and FLOPs per token for training `config` this way."""
+         checkpointing: bool = False, seq_len: int | None = None, micro_batch: int = 1, lora_rank: int = 0) -> Plan:
+    """Memory per device and FLOPs per token for training `config` this way.
+
+    With `lora_rank`, the model is frozen and LoRA adapters (mosslite.lora's default targets) train: every weight is
+    still held, but gradients and optimizer states exist for the adapters only, and each adapter keeps its r-wide
+    intermediate per token for the backward pass.
+    """
     if strategy not in ("single", "ddp", "fsdp"):
         raise ValueError(f"unknown strategy {strategy!r}; use single, ddp or fsdp")
     if precision not in STATE_BYTES:
@@ -132,14 +149,24 @@ def plan(config: ModelConfig, gpus: int = 1, strategy: Strategy = "ddp", precisi
     seq_len = seq_len or config.block_size
     n = count_parameters(config)
     shard = gpus if strategy == "fsdp" else 1  # FSDP full sharding splits every state across the devices
-    w, g, o = (b * n / shard / GB for b in STATE_BYTES[precision])
-    act = activation_elements_per_token(config, checkpointing) * seq_len * micro_batch * ACTIVATION_BYTES[precision]
+    trainable, adapters = lora_parameters(config, lora_rank) if lora_rank else (n, 0)
+    held = n + trainable if lora_rank else n
+    weight_bytes, grad_bytes, optimizer_bytes = STATE_BYTES[precision]
+    w = weight_bytes * held / shard / GB
+    g, o = (b * trainable / shard / GB for b in (grad_bytes, optimizer_bytes))
+    elements = activation_elements_per_token(config, checkpointing)
+    elements += lora_rank * adapters * (1 if checkpointing else config.n_layer)  # x·Aᵀ of every adapter
+    act = elements * seq_len * micro_batch * ACTIVATION_BYTES[precision]
     buffers = 0.0
     if strategy == "fsdp":  # the block in use and the next one (prefetched) in full, and one block's fp32 gradient
         block = sum(p.numel() for p in build_model(config, device="meta").blocks[0].parameters())
-        buffers = block * (2 * ACTIVATION_BYTES[precision] + 4) / GB
+        block_trainable = trainable / n * block if lora_rank else block
+        buffers = (block * 2 * ACTIVATION_BYTES[precision] + block_trainable * 4) / GB
+    flops = training_flops_per_token(config, seq_len)
+    if lora_rank:  # a frozen weight needs no gradient of its own: 4 FLOPs per weight per token instead of 6
+        flops += 6 * trainable - 2 * matmul_parameters(config)
     return Plan(config, gpus, strategy, precision, checkpointing, seq_len, micro_batch, n, w, g, o, act / GB,
-                buffers, training_flops_per_token(config, seq_len))
+                buffers, flops, trainable, lora_rank)
 
 
 def format_plan(p: Plan, device_memory_gb: float | None = None, peak_tflops: float = 989.5, mfu: float = 0.4,
@@ -150,7 +177,8 @@ def format_plan(p: Plan, device_memory_gb: float | None = None, peak_tflops: flo
     rows = [
         f"model        {c.name}: {p.parameters:,} parameters, {c.n_layer} layers, d {c.n_embd}, context {p.seq_len}",
         f"run          {p.gpus} device(s), {p.strategy}, {p.precision}, activation checkpointing "
-        f"{'on' if p.checkpointing else 'off'}, micro-batch {p.micro_batch}",
+        f"{'on' if p.checkpointing else 'off'}, micro-batch {p.micro_batch}"
+        + (f", LoRA rank {p.lora_rank}: {p.trainable:,} trainable" if p.lora_rank else ""),
         "memory per device (GB)",
         f"  weights      {p.weights_gb:10.2f}",
         f"  gradients    {p.gradients_gb:10.2f}",

@@ -104,3 +104,29 @@ def test_plan_cli(capsys):
                  "--checkpointing"]) == 0
     out = capsys.readouterr().out
     assert "16,717,980,160 parameters" in out and "fits in 80 GB" in out and "days" in out
+
+
+@pytest.mark.parametrize("family", ["moss", "llama"])
+def test_lora_plan_matches_measurement(family):
+    """LoRA: every weight held, gradients and Adam states for the adapters only, activations as before plus each
+    adapter's r-wide intermediate."""
+    from mosslite.lora import inject_lora, trainable_parameters
+
+    config = get_config("small", n_layer=3, **FAMILIES[family])
+    B, T, rank = 2, 128, 8
+    model = build_model(config)
+    inject_lora(model, rank=rank)
+    x = torch.randint(0, config.vocab_size, (B, T + 1))
+    measured_act, loss = saved_activation_elements(model, x)
+    p = plan(config, strategy="single", precision="32-true", seq_len=T, micro_batch=B, lora_rank=rank)
+    assert p.trainable == trainable_parameters(model) < p.parameters / 50
+    assert abs(p.activations_gb * 1e9 / 4 / measured_act - 1) < 0.15
+
+    optimizer = torch.optim.AdamW([q for q in model.parameters() if q.requires_grad])
+    loss.backward()
+    optimizer.step()
+    tensors = {id(t): t for t in model.parameters()}
+    tensors |= {id(t.grad): t.grad for t in model.parameters() if t.grad is not None}
+    tensors |= {id(v): v for s in optimizer.state.values() for v in s.values() if v.dim() > 0}
+    measured_states = sum(t.numel() * t.element_size() for t in tensors.values())
+    assert abs(p.states_gb * 1e9 / measured_states - 1) < 0.01

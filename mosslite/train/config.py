@@ -52,6 +52,7 @@ class PretrainConfig:
     activation_checkpointing: bool = False  # recompute each block in the backward pass: less memory, ~1/3 more compute
     meta_init: bool = False  # build on the meta device and initialise the shards in place (models too big for one RAM)
     peak_flops: float | None = None  # per device, for MFU; None = measured (CPU) or looked up (known GPUs)
+    device_memory_gb: float | None = None  # GB per device the recipe is sized for (`mosslite plan --config`)
     # ---- cadence (in optimizer steps)
     log_every: int = 10
     val_every: int = 100
@@ -81,6 +82,9 @@ class PretrainConfig:
             raise ValueError(f"min_lr={self.min_lr} is above lr={self.lr}; the cosine decays lr to min_lr")
         if self.warmup_steps >= self.max_steps:
             raise ValueError(f"warmup_steps={self.warmup_steps} must be below max_steps={self.max_steps}")
+        if self.strategy == "fsdp" and self.precision == "16-mixed":
+            raise ValueError("precision=16-mixed does not work with strategy=fsdp (Lightning's ModelParallelStrategy "
+                             "has no fp16 loss scaling); use bf16-mixed")
         model = self.model_config()  # checks model_args
         if self.block_size is not None and not 1 < self.block_size <= model.block_size:
             raise ValueError(f"block_size={self.block_size} must be in 2..{model.block_size} "
