@@ -108,16 +108,21 @@ def _decode(model: Transformer, prompts: Sequence[Sequence[int]], max_new_tokens
     stop = torch.tensor(sorted(set(stop_tokens)), dtype=torch.long, device=device)
     generator = torch.Generator(device).manual_seed(seed) if seed is not None else None
 
+    penalised = sampling.repetition_penalty != 1.0  # otherwise `seen` is never read: skip its per-step update
     cache = model.make_cache(B, T + max_new_tokens)
-    logits = model(idx, positions=positions, pad_mask=mask, cache=cache)[:, -1]
+    logits = model(idx, positions=positions, pad_mask=mask, cache=cache, last_only=True)[:, -1]
     running = torch.ones(B, dtype=torch.bool, device=device)
     for step in range(max_new_tokens):
         token = sample_next(logits, sampling, seen, generator)
         yield token, running.clone()
-        running &= ~torch.isin(token, stop)
-        if step == max_new_tokens - 1 or not running.any():
+        if step == max_new_tokens - 1:
             return
-        seen.scatter_(1, token[:, None], True)
+        if len(stop):  # without stop tokens nothing can stop early: no per-step check (and no device sync)
+            running &= ~torch.isin(token, stop)
+            if not running.any():
+                return
+        if penalised:
+            seen.scatter_(1, token[:, None], True)
         if positions is not None:
             positions = positions[:, -1:] + 1
         # Stopped sequences keep decoding (the batch stays rectangular); their tokens are simply not reported.

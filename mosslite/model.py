@@ -11,7 +11,6 @@ import math
 
 import torch
 import torch.nn.functional as F
-from einops import rearrange
 from torch import Tensor, nn
 
 from mosslite.config import ModelConfig
@@ -38,6 +37,12 @@ def make_norm(config: ModelConfig) -> nn.Module:
     if config.norm == "rmsnorm":
         return RMSNorm(config.n_embd, config.norm_eps)
     return nn.LayerNorm(config.n_embd, eps=config.norm_eps)
+
+
+def dropout(x: Tensor, p: float, training: bool) -> Tensor:
+    """Dropout that is skipped outright when it would do nothing (eval, or p = 0): decoding passes here 3 times a
+    layer per token, and even a no-op module call costs microseconds."""
+    return F.dropout(x, p) if training and p > 0 else x
 
 
 # ----------------------------------------------------------------------------------------------- rotary positions
@@ -95,13 +100,13 @@ class CausalSelfAttention(nn.Module):
         H, G, D = config.n_head, config.kv_heads, config.head_dim
         self.qkv = nn.Linear(config.n_embd, (H + 2 * G) * D, bias=config.attn_bias)  # rows laid out [Q | K | V]
         self.proj = nn.Linear(H * D, config.n_embd, bias=config.attn_out_bias)
-        self.resid_drop = nn.Dropout(config.dropout)
 
     def forward(self, x: Tensor, rope: tuple[Tensor, Tensor] | None, mask: Tensor | None, causal: bool,
                 cache: KVCache | None, layer: int) -> Tensor:
         c = self.config
         H, G, D = c.n_head, c.kv_heads, c.head_dim
-        qkv = rearrange(self.qkv(x), "b t (n d) -> b n t d", d=D)  # n = H + 2G heads: queries, keys, values
+        # Heads by plain views, not einops: its few µs of per-call overhead add up over every layer of every token.
+        qkv = self.qkv(x).unflatten(-1, (H + 2 * G, D)).transpose(1, 2)  # [B, T, n·D] -> [B, n, T, D], n = H + 2G
         qk, v = qkv.split([H + G, G], dim=1)
         if rope is not None:
             qk = apply_rotary(qk, *rope, c.rotary_style)  # queries and keys turn alike: one call rotates both
@@ -112,7 +117,7 @@ class CausalSelfAttention(nn.Module):
             k, v = k.repeat_interleave(H // G, dim=1), v.repeat_interleave(H // G, dim=1)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal,
                                            dropout_p=c.dropout if self.training else 0.0)
-        return self.resid_drop(self.proj(rearrange(y, "b h t d -> b t (h d)")))
+        return dropout(self.proj(y.transpose(1, 2).flatten(2)), c.dropout, self.training)  # [B, H, T, D] -> [B, T, H·D]
 
 
 # ------------------------------------------------------------------------------------------------------------ MLPs
@@ -121,12 +126,12 @@ class GeluMLP(nn.Module):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
+        self.p_drop = config.dropout
         self.fc = nn.Linear(config.n_embd, config.mlp_hidden, bias=config.mlp_bias)
         self.proj = nn.Linear(config.mlp_hidden, config.n_embd, bias=config.mlp_bias)
-        self.drop = nn.Dropout(config.dropout)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.drop(self.proj(F.gelu(self.fc(x), approximate="tanh")))
+        return dropout(self.proj(F.gelu(self.fc(x), approximate="tanh")), self.p_drop, self.training)
 
 
 class SwiGLU(nn.Module):
@@ -134,13 +139,13 @@ class SwiGLU(nn.Module):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
+        self.p_drop = config.dropout
         self.gate = nn.Linear(config.n_embd, config.mlp_hidden, bias=config.mlp_bias)
         self.fc = nn.Linear(config.n_embd, config.mlp_hidden, bias=config.mlp_bias)
         self.proj = nn.Linear(config.mlp_hidden, config.n_embd, bias=config.mlp_bias)
-        self.drop = nn.Dropout(config.dropout)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.drop(self.proj(F.silu(self.gate(x)) * self.fc(x)))
+        return dropout(self.proj(F.silu(self.gate(x)) * self.fc(x)), self.p_drop, self.training)
 
 
 # ----------------------------------------------------------------------------------------------------------- block
@@ -167,12 +172,14 @@ class Transformer(nn.Module):
         self.config = config
         self.tok_emb = nn.Embedding(config.vocab_size, config.n_embd)
         self.pos_emb = nn.Embedding(config.block_size, config.n_embd) if config.position == "learned" else None
-        self.drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
         self.norm_f = make_norm(config)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=config.lm_head_bias)
         if config.tie_embeddings:
             self.lm_head.weight = self.tok_emb.weight
+        # cos/sin of every position, built on first use: a plain attribute, not a buffer, so that model.to(bf16)
+        # cannot round the angles (see _rotary).
+        self._rope_table: tuple[Tensor, Tensor] | None = None
         self.reset_parameters()
 
     @torch.no_grad()
@@ -202,34 +209,44 @@ class Transformer(nn.Module):
         return KVCache(self.config, batch_size, max_len or self.config.block_size, device=p.device, dtype=p.dtype)
 
     def forward(self, idx: Tensor, positions: Tensor | None = None, pad_mask: Tensor | None = None,
-                cache: KVCache | None = None) -> Tensor:
+                cache: KVCache | None = None, last_only: bool = False) -> Tensor:
         """Next-token logits [B, T, V] for token ids [B, T].
 
         positions: [B, T] position of each token (default: continue from the cache). pad_mask: [B, S] bool, False on
         padding (left padding in batched generation) over all positions the attention sees. cache: a KVCache that
-        this call reads and extends.
+        this call reads and extends. last_only: logits of the last position only, [B, 1, V] (all that generation
+        needs from a prompt; the head is the largest matrix, so skipping the other rows saves real time).
         """
         B, T = idx.shape
         start = cache.length if cache is not None else 0
         if start + T > (cache.max_len if cache is not None else self.config.block_size):
             raise ValueError(f"sequence of {start + T} tokens exceeds the model's context of "
                              f"{self.config.block_size} (or the cache's length); shorten the prompt")
-        if positions is None:
-            positions = torch.arange(start, start + T, device=idx.device).expand(B, T)
         mask, causal = self._attention_mask(B, T, start, pad_mask, idx.device)
 
         x = self.tok_emb(idx)
         rope = None
         if self.pos_emb is not None:
-            x = x + self.pos_emb(positions)
+            x = x + self.pos_emb(positions if positions is not None else torch.arange(start, start + T, device=idx.device))
         else:
-            rope = rotary_angles(positions, self.config.rope_dims, self.config.rotary_base)
-        x = self.drop(x)
+            rope = self._rotary(positions, start, T, idx.device)
+        x = dropout(x, self.config.dropout, self.training)
         for layer, block in enumerate(self.blocks):
             x = block(x, rope, mask, causal, cache, layer)
         if cache is not None:
             cache.length += T
-        return self.lm_head(self.norm_f(x))
+        return self.lm_head(self.norm_f(x[:, -1:] if last_only else x))
+
+    def _rotary(self, positions: Tensor | None, start: int, T: int, device) -> tuple[Tensor, Tensor]:
+        """cos/sin for these positions ([B, T], or None for start..start+T-1), read from a table of every position:
+        decoding would otherwise recompute the same angles at every step."""
+        if self._rope_table is None or self._rope_table[0].device != device:
+            every = torch.arange(self.config.block_size, device=device)[None]
+            self._rope_table = rotary_angles(every, self.config.rope_dims, self.config.rotary_base)  # [1, 1, ctx, r/2]
+        cos, sin = self._rope_table
+        if positions is None:
+            return cos[:, :, start : start + T], sin[:, :, start : start + T]  # views: no work at all
+        return cos[0, 0, positions][:, None], sin[0, 0, positions][:, None]  # [B, 1, T, r/2]
 
     @staticmethod
     def _attention_mask(B: int, T: int, start: int, pad_mask: Tensor | None, device) -> tuple[Tensor | None, bool]:

@@ -112,3 +112,17 @@ def test_initial_loss_is_near_uniform_and_training_reduces_it():
         loss.backward()
         opt.step()
     assert loss.item() < first.item() - 1.0
+
+
+def test_last_only_gives_the_last_positions_logits_and_extends_the_cache_alike():
+    torch.manual_seed(0)
+    model = build_model(get_config("toy")).eval()
+    x = torch.randint(0, 512, (2, 9))
+    with torch.no_grad():
+        full_cache, last_cache = model.make_cache(2), model.make_cache(2)
+        full = model(x, cache=full_cache)
+        last = model(x, cache=last_cache, last_only=True)
+        assert last.shape == (2, 1, 512)
+        torch.testing.assert_close(last, full[:, -1:])
+        nxt = x[:, :1]
+        torch.testing.assert_close(model(nxt, cache=last_cache), model(nxt, cache=full_cache))
