@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from mosslite.assistant import Assistant
-from mosslite.chat import MetaInstruction
+from mosslite.chat import MetaInstruction, Turn
 from mosslite.data.world import Question
 from mosslite.generate import SamplingConfig
 
@@ -75,7 +75,7 @@ class Record:
     correct: bool
     language: str  # of the answer: "en", "zh" or "none"
     mentioned: list[str]
-    fields: dict[str, str] = field(default_factory=dict)  # the turn's other fields (thoughts, commands, results)
+    fields: dict[str, str] = field(default_factory=dict)  # the turn's other fields, or "error" if it had no answer
 
 
 @dataclass
@@ -110,11 +110,15 @@ def ask(assistant: Assistant, questions: Iterable[Question], lang: str = "en",
     records = []
     for q in questions:
         text = q.en if lang == "en" else q.zh
-        turn = assistant.reply(assistant.new_conversation(), text)
+        conversation = assistant.new_conversation()
+        try:
+            turn = assistant.reply(conversation, text)
+            fields = {"inner_thoughts": turn.inner_thoughts, "commands": turn.commands, "results": turn.results}
+        except ValueError as err:  # the model's own fields overflowed the context before it answered
+            turn, fields = Turn(human=text, moss=""), {"error": str(err)}
         gold = q.answer_en if lang == "en" or q.answer_zh is None else q.answer_zh
         record = Record(q.id, q.split, lang, text, gold, turn.moss, is_correct(turn.moss, q),
-                        answer_language(turn.moss), mentioned_values(turn.moss, q),
-                        {"inner_thoughts": turn.inner_thoughts, "commands": turn.commands, "results": turn.results})
+                        answer_language(turn.moss), mentioned_values(turn.moss, q), fields)
         records.append(record)
         if progress:
             progress(record)
@@ -122,10 +126,13 @@ def ask(assistant: Assistant, questions: Iterable[Question], lang: str = "en",
 
 
 def evaluate(model, tokenizer, questions: Sequence[Question], lang: str = "en", meta: MetaInstruction | None = None,
-             max_new_tokens: int = 32, toolbox=None) -> Evaluation:
-    """`ask` with a greedy `Assistant` built around `model` (no tools unless `toolbox` and `meta` enable them)."""
+             max_new_tokens: int = 32, toolbox=None, think: bool = True) -> Evaluation:
+    """`ask` with a greedy `Assistant` built around `model` (no tools unless `toolbox` and `meta` enable them).
+    `think=False` has the runtime write the "None" thoughts and commands of a tool-less turn, so every model, tuned
+    or not, is prompted with the same text ending in `<|MOSS|>:` and writes only its answer."""
     from mosslite.tools import Toolbox
 
     assistant = Assistant(model.eval(), tokenizer, toolbox=toolbox or Toolbox(enabled=()),
-                          meta=meta or MetaInstruction(), sampling=SamplingConfig(), max_new_tokens=max_new_tokens)
+                          meta=meta or MetaInstruction(), sampling=SamplingConfig(), max_new_tokens=max_new_tokens,
+                          think=think)
     return ask(assistant, questions, lang)

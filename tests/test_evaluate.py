@@ -68,3 +68,26 @@ def test_ask_scores_each_question_through_the_chat_runtime():
     assert stream.prompts[-1].startswith(COMPACT_META.render()) and stream.prompts[-1].count("<|Human|>") == 1
     assert qs[1].en in stream.prompts[-1]
     assert "50%" in evaluation.summary()
+
+
+def test_a_model_that_rambles_past_its_context_scores_wrong_not_crashes():
+    tok = ByteTokenizer()
+    q = question("color")
+    stream = scripted_stream(tok, {"inner_thoughts": "hmm " * 100, "commands": "None", "moss": q.answer_en})
+    model = build_model(get_config("toy", vocab_size=262, block_size=700))
+    assistant = Assistant(model, tok, meta=COMPACT_META, max_new_tokens=400, token_stream=stream)
+    (record,) = ask(assistant, [q]).records
+    assert not record.correct and record.answer == "" and "newest turn alone needs" in record.fields["error"]
+
+
+def test_without_thinking_the_runtime_writes_none_and_the_model_only_answers():
+    tok = ByteTokenizer()
+    q = question("food")
+    stream = scripted_stream(tok, {"inner_thoughts": "unused", "commands": "unused", "moss": q.answer_en})
+    model = build_model(get_config("toy", vocab_size=262, block_size=1024))
+    assistant = Assistant(model, tok, meta=COMPACT_META, max_new_tokens=64, token_stream=stream, think=False)
+    (record,) = ask(assistant, [q]).records
+    assert record.correct and record.fields == {"inner_thoughts": "None", "commands": "None", "results": "None"}
+    (prompt,) = stream.prompts  # one generation pass, prompted exactly as a tuned model's own "None" fields read
+    assert prompt.endswith("<|Inner Thoughts|>: None<eot>\n<|Commands|>: None<eoc>\n<|Results|>: None<eor>\n"
+                           "<|MOSS|>:")

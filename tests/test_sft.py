@@ -101,7 +101,7 @@ def test_only_masked_in_tokens_carry_loss_and_gradient():
     module = SFTModule(model.config, sft_config_from_dict({}))
     module.model = model
     model.zero_grad()
-    module.training_step((x, y), 0).backward()
+    module.training_step((x, y, int(trained.sum())), 0).backward()
     grads = [p.grad.clone() for p in model.parameters()]
     model.zero_grad()
     logp = model(x).log_softmax(-1)
@@ -152,9 +152,10 @@ def test_batches_depend_only_on_seed_and_step():
     halves = [SFTBatches(examples, batch_size=2, seed=3, rank=r, world=2, pad_id=0) for r in range(2)]
     seen = []
     for i in range(5):  # two epochs: every example once per epoch
-        x, _ = one[i]
+        x, y, tokens = one[i]
         parts = [h[i][0] for h in halves]
         assert torch.equal(x[:2, : parts[0].shape[1]], parts[0]) and torch.equal(x[2:, : parts[1].shape[1]], parts[1])
+        assert tokens == int((y != IGNORE_INDEX).sum()) == halves[0][i][2] == halves[1][i][2]
         seen += [int((row != 0).sum()) for row in x]
     assert sorted(seen[:10]) == sorted(seen[10:]) == list(range(1, 11))
 
@@ -225,6 +226,20 @@ def test_lora_trains_only_adapters_and_exports_a_merged_plain_model(lora_run, ba
     with torch.no_grad():
         assert (exported(x) - module.model(x)).abs().max() <= 1e-5
         assert not torch.allclose(exported(x), load_checkpoint(base[0])(x))
+
+
+def test_gradient_accumulation_trains_like_one_big_batch(base, tmp_path):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the same kernels for both runs
+    try:
+        runs = [sft(sft_config_from_dict(sft_settings(*base, tmp_path / name, max_steps=4, val_every=4, ckpt_every=4,
+                                                      batch_size=batch, grad_accum=accum)), quiet=True)
+                for name, batch, accum in (("big", 8, 1), ("accumulated", 2, 4))]
+    finally:
+        torch.set_num_threads(threads)
+    big, accumulated = (dict(r.history.train) for r in runs)
+    # Every trained token weighs the same in both: the loss is a mean over the step's tokens, not over micro-batches.
+    assert list(accumulated.values()) == pytest.approx(list(big.values()), rel=1e-5)
 
 
 def test_rerun_into_a_used_out_dir_needs_resume(full_run):

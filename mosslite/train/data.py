@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import lightning as L
@@ -25,11 +26,14 @@ DEFAULT_MIX = {"world:n_entities=300,docs_per_fact=20": 0.6, "shakespeare": 0.3,
 
 
 def prepare_data(out_dir: str | Path | None = None, shares: dict[str, float] | None = None,
-                 total_units: int = 3_000_000, vocab_size: int = 4096, seed: int = 0) -> tuple[Path, Path]:
+                 total_units: int = 3_000_000, vocab_size: int = 4096, seed: int = 0,
+                 tokenizer_texts: Sequence[str] = ()) -> tuple[Path, Path]:
     """Mix the corpora, train a byte-level BPE tokenizer on the mix and pack it; returns (data_dir, tokenizer_dir).
 
     Sources whose package is not installed are left out and the rest rescaled, so the world alone always works.
-    The result is kept under `out_dir` (default: the mosslite cache, keyed by the arguments) and reused.
+    `tokenizer_texts` are learnt by the tokenizer but not packed (e.g. rendered chat conversations, so the role
+    headers and the meta instruction of fine-tuning cost a few tokens, not dozens). The result is kept under
+    `out_dir` (default: the mosslite cache, keyed by the arguments) and reused.
     """
     from mosslite import cache_dir
     from mosslite.data import corpora
@@ -39,14 +43,15 @@ def prepare_data(out_dir: str | Path | None = None, shares: dict[str, float] | N
     installed = {row["name"] for row in corpora.available() if row["installed"]}
     wanted = {k: v for k, v in (shares or DEFAULT_MIX).items() if k.startswith("world") or k in installed}
     shares = {k: v / sum(wanted.values()) for k, v in wanted.items()}
-    key = hashlib.sha256(json.dumps([shares, total_units, vocab_size, seed]).encode()).hexdigest()[:10]
+    parts = [shares, total_units, vocab_size, seed] + ([list(tokenizer_texts)] if tokenizer_texts else [])
+    key = hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:10]  # unchanged when there are no extra texts
     out = Path(out_dir) if out_dir else Path(cache_dir()) / "pretrain" / f"mix-{key}"
     data_dir, tokenizer_dir = out / "data", out / "tokenizer"
     if (data_dir / "meta.json").is_file() and tokenizer_dir.is_dir():
         return data_dir, tokenizer_dir
     mixture = corpora.mix(shares, total_units=total_units, seed=seed)
     documents = list(mixture.documents())
-    tokenizer = train_tokenizer(documents, vocab_size=vocab_size, backend="fast")
+    tokenizer = train_tokenizer(documents + list(tokenizer_texts), vocab_size=vocab_size, backend="fast")
     tokenizer.save(tokenizer_dir)
     pack(documents, load_tokenizer(tokenizer_dir), data_dir, val_fraction=0.02, seed=seed, progress=False,
          sources=[{"source": r.source, "units": r.units, "documents": r.documents} for r in mixture.rows])

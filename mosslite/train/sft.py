@@ -16,7 +16,10 @@ from pathlib import Path
 
 import lightning as L
 import torch
+import torch.nn.functional as F
+from torch import Tensor
 
+from mosslite.chat import IGNORE_INDEX
 from mosslite.checkpoint import load_checkpoint, save_checkpoint
 from mosslite.config import ModelConfig
 from mosslite.fileio import atomic_write
@@ -31,8 +34,14 @@ from mosslite.train.sft_data import DataReport, SFTDataModule
 
 
 class SFTModule(PretrainModule):
-    """`PretrainModule` started from a checkpoint: the loss is the same `lm_loss`, which skips IGNORE_INDEX labels,
-    so only the tokens the mask policy keeps carry loss and gradient."""
+    """`PretrainModule` started from a checkpoint, with a loss over exactly the tokens the mask policy keeps.
+
+    Pretraining windows are all full, so a mean per micro-batch is a mean per step. Conversations are not: one
+    micro-batch may hold 40 trained tokens and another 400. So the loss is the *sum* over this micro-batch's trained
+    tokens divided by the trained tokens of the whole optimizer step (all ranks, all accumulated micro-batches),
+    times the ranks and micro-batches that Lightning and DDP average over: every trained token weighs the same, and
+    two processes (or gradient accumulation) train exactly like one big batch.
+    """
 
     def initial_model(self) -> Transformer:
         cfg = self.config
@@ -41,6 +50,13 @@ class SFTModule(PretrainModule):
         if cfg.finetune == "lora":
             inject_lora(model, cfg.lora_rank, cfg.lora_alpha, cfg.lora_dropout, tuple(cfg.lora_targets))
         return model
+
+    def training_step(self, batch: tuple[Tensor, Tensor, int], batch_idx: int) -> Tensor:
+        x, y, step_tokens = batch
+        total = F.cross_entropy(self.model(x).flatten(0, 1).float(), y.flatten(), ignore_index=IGNORE_INDEX,
+                                reduction="sum")
+        averaged_over = self.trainer.world_size * self.trainer.accumulate_grad_batches if self._trainer else 1
+        return total * averaged_over / max(int(step_tokens), 1)
 
 
 class ExportFinal(L.Callback):

@@ -146,12 +146,17 @@ def collate(examples: Sequence[Example], pad_id: int, length: int | None = None)
 
 class SFTBatches(Dataset):
     """Item i: this rank's rows of micro-batch i, a function of (seed, i) alone: epochs are seeded permutations of
-    the examples, so a resumed run and a run on more processes see exactly the same global batches."""
+    the examples, so a resumed run and a run on more processes see exactly the same global batches.
+
+    Items are (x, y, tokens): `tokens` counts the trained tokens of the whole optimizer step (every rank, every
+    accumulated micro-batch), so the loss can be a mean over exactly those tokens however the step is split up.
+    """
 
     def __init__(self, examples: Sequence[Example], batch_size: int, seed: int, rank: int, world: int,
-                 pad_id: int) -> None:
+                 pad_id: int, grad_accum: int = 1) -> None:
         self.examples, self.batch_size, self.seed = examples, batch_size, seed
-        self.rank, self.world, self.pad_id = rank, world, pad_id
+        self.rank, self.world, self.pad_id, self.grad_accum = rank, world, pad_id, grad_accum
+        self.trained = [sum(label != IGNORE_INDEX for label in e.labels[1:]) for e in examples]
         self._perm: tuple[int, list[int]] = (-1, [])
 
     def _order(self, epoch: int) -> list[int]:
@@ -160,11 +165,18 @@ class SFTBatches(Dataset):
             self._perm = (epoch, torch.randperm(len(self.examples), generator=generator).tolist())
         return self._perm[1]
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        size, n = self.batch_size * self.world, len(self.examples)
+    def _index(self, position: int) -> int:
+        """The example at `position` of the run's endless stream of examples."""
+        n = len(self.examples)
+        return self._order(position // n)[position % n]
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        size = self.batch_size * self.world
         start = i * size + self.rank * self.batch_size
-        rows = [self.examples[self._order(p // n)[p % n]] for p in range(start, start + self.batch_size)]
-        return collate(rows, self.pad_id)
+        x, y = collate([self.examples[self._index(p)] for p in range(start, start + self.batch_size)], self.pad_id)
+        first = i // self.grad_accum * self.grad_accum * size  # the optimizer step's first position
+        tokens = sum(self.trained[self._index(p)] for p in range(first, first + self.grad_accum * size))
+        return x, y, tokens
 
 
 class SFTDataModule(L.LightningDataModule):
@@ -195,7 +207,7 @@ class SFTDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         cfg, trainer = self.config, self.trainer
         dataset = SFTBatches(self.train_examples, cfg.batch_size, cfg.seed, trainer.global_rank, trainer.world_size,
-                             self.pad_id)
+                             self.pad_id, cfg.grad_accum)
         return DataLoader(dataset, batch_size=None, sampler=_CountFrom(trainer.global_step * cfg.grad_accum))
 
     def val_dataloader(self) -> DataLoader:
