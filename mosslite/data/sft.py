@@ -10,13 +10,15 @@ from __future__ import annotations
 import json
 import re
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from mosslite.chat import END_TOKENS, HEADERS, Conversation, MetaInstruction, Turn
 from mosslite.fileio import atomic_write
+
+T = TypeVar("T")
 
 # moss-003-sft-data's field names, in turn order, and the Conversation field each one fills.
 RECORD_FIELDS = {"Human": "human", "Inner Thoughts": "inner_thoughts", "Commands": "commands",
@@ -84,24 +86,31 @@ def read_sft_jsonl(path: str | Path, on_error: Literal["stop", "continue"] = "st
                    ) -> tuple[list[Conversation], list[BadRecord]]:
     """Conversations from a JSONL file. `on_error="stop"` raises at the first bad record (naming file and line);
     `"continue"` returns the bad records beside the good ones and warns with their count."""
+    return read_jsonl_records(path, record_to_conversation, on_error, what="SFT data")
+
+
+def read_jsonl_records(path: str | Path, parse: Callable[[Any], T], on_error: Literal["stop", "continue"] = "stop",
+                       what: str = "JSONL") -> tuple[list[T], list[BadRecord]]:
+    """`parse(record)` for every non-empty line of a JSONL file; a line that is not JSON, or that `parse` rejects with
+    ValueError/TypeError, is a `BadRecord` with its line number: raised at once ("stop") or collected ("continue")."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no SFT data file at {path}")
-    conversations, bad = [], []
+        raise FileNotFoundError(f"no {what} file at {path}")
+    items, bad = [], []
     with path.open(encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
-                conversations.append(record_to_conversation(json.loads(line)))
+                items.append(parse(json.loads(line)))
             except (ValueError, TypeError, AttributeError) as err:  # JSONDecodeError is a ValueError
                 problem = BadRecord(number, str(err))
                 if on_error == "stop":
                     raise ValueError(f"{path}: {problem} (pass on_error='continue' to collect bad records)") from None
                 bad.append(problem)
     if bad:
-        warnings.warn(f"{path}: {len(bad)} bad record(s) left out, first: {bad[0]}", stacklevel=2)
-    return conversations, bad
+        warnings.warn(f"{path}: {len(bad)} bad record(s) left out, first: {bad[0]}", stacklevel=3)
+    return items, bad
 
 
 def write_sft_jsonl(conversations: Iterable[Conversation], path: str | Path) -> int:

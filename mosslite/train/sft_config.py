@@ -19,7 +19,10 @@ CHAT_SETTINGS = "chat.json"  # written beside a tuned model's weights: the meta-
 
 
 @dataclass
-class SFTConfig:
+class TuneConfig:
+    """The keys every fine-tuning stage shares (SFT, and alignment in `mosslite.train.align_config`): the run, the
+    world and chat format, what trains, optimisation, hardware and cadence. Each stage adds its own data keys."""
+
     config_kind: ClassVar[tuple[str, str]] = ("fine-tuning", "sft")  # for "no fine-tuning config at …" errors
     meta_init: ClassVar[bool] = False  # fine-tuning starts from a checkpoint's weights, never from the meta device
 
@@ -29,13 +32,9 @@ class SFTConfig:
     seed: int = 1337  # fixes the data split, the batch order, LoRA's initial A and dropout
     base: str = ""  # a mosslite checkpoint folder (model.safetensors + config.json), e.g. runs/pretrain/toy/final
     tokenizer_dir: str | None = None  # the base's tokenizer; None = tokenizer.json inside `base`
-    # ---- data: conversations from up to three sources, rendered in the MOSS format
+    # ---- data shared by the stages: the world, its languages, bad JSONL records
     world: dict[str, Any] = field(default_factory=dict)  # WorldConfig fields: the SAME world the base saw
-    world_dialogues: int = 2000  # dialogues from World.dialogues (group-A facts only); 0 = none
     world_languages: list[str] = field(default_factory=lambda: ["en", "zh"])
-    world_kinds: list[str] = field(default_factory=lambda: ["fact"])  # see World.dialogues: fact, search, …
-    chatterbot: list[str] = field(default_factory=list)  # chatterbot-corpus languages to add: [en, zh]; [] = none
-    jsonl: list[str] = field(default_factory=list)  # files in the moss-003-sft-data layout
     on_bad_record: Literal["stop", "continue"] = "stop"  # a bad JSONL record stops the run, or is reported and left out
     meta: Literal["default", "compact"] = "default"  # the meta instruction of world/chatterbot dialogues
     policy: Literal["assistant", "moss"] = "assistant"  # which tokens carry loss (mosslite.chat.trains)
@@ -82,7 +81,7 @@ class SFTConfig:
         for key in positive:
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be at least 1, got {getattr(self, key)}")
-        for key in ("min_lr", "weight_decay", "grad_clip", "warmup_steps", "world_dialogues", "lora_dropout"):
+        for key in ("min_lr", "weight_decay", "grad_clip", "warmup_steps", "lora_dropout"):
             if getattr(self, key) < 0:
                 raise ValueError(f"{key} must not be negative, got {getattr(self, key)}")
         if self.lr <= 0 or self.min_lr > self.lr:
@@ -93,15 +92,10 @@ class SFTConfig:
             raise ValueError(f"val_fraction={self.val_fraction} must be in [0, 1)")
         if self.block_size is not None and self.block_size < 2:
             raise ValueError(f"block_size={self.block_size} must be at least 2 (or null for the base's context)")
-        for key, allowed in (("world_languages", ("en", "zh")), ("chatterbot", ("en", "zh"))):
-            bad = [v for v in getattr(self, key) if v not in allowed]
-            if bad:
-                raise ValueError(f"{key} has {bad}; use any of {list(allowed)}")
+        _check_languages(self, "world_languages")
         if self.finetune == "lora" and self.strategy == "fsdp":
             raise ValueError("finetune=lora with strategy=fsdp is not supported: LoRA's few trainable weights "
                              "need no sharding; use strategy=ddp (or auto)")
-        if not (self.world_dialogues or self.chatterbot or self.jsonl):
-            raise ValueError("no training data: set world_dialogues > 0, chatterbot: [en, zh] or jsonl: [file]")
         self.world_config()  # checks the world keys
 
     def world_config(self) -> WorldConfig:
@@ -127,6 +121,30 @@ class SFTConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _check_languages(config, key: str) -> None:
+    bad = [v for v in getattr(config, key) if v not in ("en", "zh")]
+    if bad:
+        raise ValueError(f"{key} has {bad}; use any of ['en', 'zh']")
+
+
+@dataclass
+class SFTConfig(TuneConfig):
+    """Instruction tuning: `TuneConfig` plus the conversations to train on, from up to three sources."""
+
+    world_dialogues: int = 2000  # dialogues from World.dialogues (group-A facts only); 0 = none
+    world_kinds: list[str] = field(default_factory=lambda: ["fact"])  # see World.dialogues: fact, search, …
+    chatterbot: list[str] = field(default_factory=list)  # chatterbot-corpus languages to add: [en, zh]; [] = none
+    jsonl: list[str] = field(default_factory=list)  # files in the moss-003-sft-data layout
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.world_dialogues < 0:
+            raise ValueError(f"world_dialogues must not be negative, got {self.world_dialogues}")
+        _check_languages(self, "chatterbot")
+        if not (self.world_dialogues or self.chatterbot or self.jsonl):
+            raise ValueError("no training data: set world_dialogues > 0, chatterbot: [en, zh] or jsonl: [file]")
 
 
 def load_sft_config(path: str | Path | None = None, overrides: list[str] | dict | None = None) -> SFTConfig:
