@@ -84,24 +84,40 @@ class PairExample:
     rejected: Example
 
 
-def encode_pair(pair: PreferencePair, tokenizer, policy: Policy, max_tokens: int) -> PairExample:
-    """Both sequences of a pair, tokenised exactly as SFT and inference tokenise the conversation (piece by piece).
-    Labels are the answer's ids where `policy` trains them; the prompt (earlier answers too) is context. Old turns
-    are dropped whole to fit `max_tokens`; ValueError when even the newest turn does not fit."""
-    answers = []
-    for key in ("chosen", "rejected"):
-        body = answer_body(getattr(pair, key), key)
+def encode_answers(prompt: str, answers: Sequence[str], tokenizer, policy: Policy, max_tokens: int) -> list[Example]:
+    """prompt + each answer (`" text<eom>"`), tokenised exactly as SFT and inference tokenise the conversation (piece
+    by piece). Labels are the answer's ids where `policy` trains them; the prompt (earlier answers too) is context.
+    Old turns are dropped whole to fit `max_tokens`; ValueError when even the newest turn does not fit."""
+    encoded = []
+    for i, answer in enumerate(answers):
+        body = answer_body(answer, f"answer {i}" if len(answers) > 2 else ("chosen", "rejected")[i])
         pieces = [(body, "assistant", "assistant"), (END_TOKENS["moss"], "end", "assistant")]
-        answers.append(encode_pieces(pieces, tokenizer, policy))
-    room = max_tokens - max(len(ids) for ids, _ in answers)
+        encoded.append(encode_pieces(pieces, tokenizer, policy))
+    room = max_tokens - max(len(ids) for ids, _ in encoded)
     if room < 1:
         raise ValueError(f"an answer alone needs more than {max_tokens} tokens")
-    conversation = fit_to_context(prompt_conversation(pair.prompt), tokenizer, room, open_field="moss")
+    conversation = fit_to_context(prompt_conversation(prompt), tokenizer, room, open_field="moss")
     prompt_ids, _ = encode_pieces(conversation.pieces(open_field="moss"), tokenizer, policy)
-    chosen, rejected = (Example(prompt_ids + ids, [IGNORE_INDEX] * len(prompt_ids)
-                                + [t if keep else IGNORE_INDEX for t, keep in zip(ids, train)])
-                        for ids, train in answers)
-    return PairExample(chosen, rejected)
+    return [Example(prompt_ids + ids, [IGNORE_INDEX] * len(prompt_ids)
+                    + [t if keep else IGNORE_INDEX for t, keep in zip(ids, train)]) for ids, train in encoded]
+
+
+def encode_pair(pair: PreferencePair, tokenizer, policy: Policy, max_tokens: int) -> PairExample:
+    """Both sequences of a pair (see `encode_answers`)."""
+    return PairExample(*encode_answers(pair.prompt, (pair.chosen, pair.rejected), tokenizer, policy, max_tokens))
+
+
+@torch.no_grad()
+def answer_logprobs(model, tokenizer, prompt: str, answers: Sequence[str], policy: Policy = "assistant") -> list[float]:
+    """The summed log-probability `model` gives each candidate answer after `prompt` (the quantity DPO moves):
+    put the same question to the SFT and the aligned model and compare, or read off a calibration curve."""
+    pad_id = tokenizer.special_tokens.get("<|endoftext|>", 0)
+    x, y = collate(encode_answers(prompt, answers, tokenizer, policy, model.config.block_size + 1), pad_id)
+    device, was_training = next(model.parameters()).device, model.training
+    try:
+        return sequence_logprobs(model.eval()(x.to(device)), y.to(device)).tolist()
+    finally:
+        model.train(was_training)
 
 
 def collate_pairs(pairs: Sequence[PairExample], pad_id: int) -> tuple[Tensor, Tensor]:

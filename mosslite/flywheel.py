@@ -3,7 +3,7 @@
 MOSS's team opened a public interface after launch partly to collect dialogues for the next round of training. Here a
 conversation is stored only when the server runs with `--consent` *and* the request opts in (`store: true`), and
 users rate answers (thumbs up/down) or write a better one. `export_sft` writes moss-003-sft-data JSONL for the SFT
-loader; `export_pairs` writes preference pairs `{"prompt", "chosen", "rejected"}` for alignment work.
+loader; `export_pairs` writes preference pairs `{"prompt", "chosen", "rejected"}` that `mosslite align` reads (`pairs:` in its config; mosslite.data.preference).
 
 Storage is SQLite in WAL mode with `synchronous=FULL`: every commit is fsynced before `save_*` returns, so a write the
 server has acknowledged survives a crashed process *and* a power cut. (WAL's `NORMAL` skips that fsync: still safe
@@ -24,8 +24,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from mosslite.chat import Conversation, MetaInstruction, Turn
+from mosslite.data.preference import PreferencePair, write_pairs_jsonl
 from mosslite.data.sft import write_sft_jsonl
-from mosslite.fileio import atomic_write
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (
@@ -164,9 +164,7 @@ def export_pairs(db: str | Path, out: str | Path) -> int:
         pairs = preference_pairs(store)
     finally:
         store.close()
-    text = "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in pairs)
-    atomic_write(Path(out), lambda tmp: tmp.write_text(text, encoding="utf-8"))
-    return len(pairs)
+    return write_pairs_jsonl([PreferencePair(**p) for p in pairs], out)  # the format alignment reads
 
 
 def open_existing(db: str | Path) -> FlywheelStore:

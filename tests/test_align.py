@@ -10,7 +10,15 @@ import yaml
 from conftest import ByteTokenizer
 from sft_support import WORLD, make_base
 
-from mosslite.align import AlignModule, align, collate_pairs, dpo_loss, encode_pair, sequence_logprobs
+from mosslite.align import (
+    AlignModule,
+    align,
+    answer_logprobs,
+    collate_pairs,
+    dpo_loss,
+    encode_pair,
+    sequence_logprobs,
+)
 from mosslite.chat import COMPACT_META, IGNORE_INDEX, Conversation, Turn
 from mosslite.checkpoint import load_checkpoint
 from mosslite.cli import main as cli_main
@@ -131,6 +139,34 @@ def test_a_tiny_dpo_run_widens_the_margin(run):
     assert result.data.sources == {f"world/{kind}": 12 for kind in PAIR_KINDS}
     assert result.data.train == 36 and result.data.val == 12
     assert (result.final_dir / "model.safetensors").is_file() and (result.final_dir / "tokenizer.json").is_file()
+
+
+def test_candidate_answers_are_scored_by_the_log_probabilities_dpo_moves(run):
+    config, result = run
+    from mosslite.tokenizer import load_tokenizer
+
+    tokenizer = load_tokenizer(config.tokenizer_dir)
+    val = result.module.trainer.datamodule.val_pairs
+    x, y = collate_pairs(val[:1], pad_id=tokenizer.special_tokens["<|endoftext|>"])
+    policy, reference = load_checkpoint(result.final_dir), result.module.reference
+    pairs = world_pairs(World(config.world_config()), 4, kinds=("unknown",), meta=config.meta_instruction())
+    p = pairs[0]
+    after = answer_logprobs(policy, tokenizer, p.prompt, [p.chosen, p.rejected])
+    before = answer_logprobs(reference, tokenizer, p.prompt, [p.chosen, p.rejected])
+    logits_batch = sequence_logprobs(policy(x), y)  # the same numbers the training loss used, batched and padded
+    assert answer_logprobs(policy, tokenizer, *_prompt_and_answers(val[0], tokenizer)) == pytest.approx(
+        logits_batch.tolist(), abs=1e-4)
+    assert after[0] - after[1] > before[0] - before[1]  # the honest answer gained on the made-up one
+    assert policy.training and not reference.training  # each model is left in the mode it was in
+
+
+def _prompt_and_answers(example, tokenizer):
+    """(prompt text, [chosen, rejected]) back from an encoded pair: the labelled tail is the answer."""
+    texts = []
+    for e in (example.chosen, example.rejected):
+        start = next(i for i, label in enumerate(e.labels) if label != IGNORE_INDEX)
+        texts.append((tokenizer.decode(e.ids[:start]), tokenizer.decode(e.ids[start:])))
+    return texts[0][0], [texts[0][1], texts[1][1]]
 
 
 def test_the_reference_stays_frozen_and_out_of_the_optimizer(run, base):
