@@ -3,7 +3,8 @@
 MOSS's team opened a public interface after launch partly to collect dialogues for the next round of training. Here a
 conversation is stored only when the server runs with `--consent` *and* the request opts in (`store: true`), and
 users rate answers (thumbs up/down) or write a better one. `export_sft` writes moss-003-sft-data JSONL for the SFT
-loader; `export_pairs` writes preference pairs `{"prompt", "chosen", "rejected"}` that `mosslite align` reads (`pairs:` in its config; mosslite.data.preference).
+loader; `export_pairs` writes preference pairs `{"prompt", "chosen", "rejected"}` that `mosslite align` reads
+(`pairs:` in its config; see mosslite.data.preference).
 
 Storage is SQLite in WAL mode with `synchronous=FULL`: every commit is fsynced before `save_*` returns, so a write the
 server has acknowledged survives a crashed process *and* a power cut. (WAL's `NORMAL` skips that fsync: still safe

@@ -1,4 +1,4 @@
-"""`mosslite pretrain --config configs/pretrain/<name>.yaml [--key value ...] [--resume]` (and `mosslite sft`, `mosslite align`).
+"""`mosslite pretrain --config configs/pretrain/<name>.yaml [--key value ...] [--resume]`, and `mosslite sft|align`.
 
 Every key of `PretrainConfig` can be overridden on the command line (`--lr 3e-4`, `--model_args.n_layer 8`); the
 config is checked in full before anything is built, so a typo fails in a second with the key named.
