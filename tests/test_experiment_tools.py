@@ -1,0 +1,95 @@
+"""`mosslite experiment tools`: the smoke pipeline end to end, and the evaluation harness checked with a scripted
+model that uses each tool perfectly (full marks with tools) or knows nothing (no marks without)."""
+
+import json
+import re
+from dataclasses import replace
+from types import SimpleNamespace
+
+import pytest
+from conftest import ByteTokenizer
+
+from mosslite.data.world import World, WorldConfig
+from mosslite.experiments import tools as experiment
+
+
+def test_smoke_run_writes_the_table_and_reuses_its_stages(tmp_path):
+    out, cache, lines = tmp_path / "out", tmp_path / "cache", []
+    results = experiment.run(experiment.SMOKE, out, cache=cache, say=lines.append)
+    assert [r["task"] for r in results["rows"]] == ["facts", "arithmetic", "equations"]
+    for row in results["rows"]:
+        assert row["questions"] == experiment.SMOKE.questions
+        assert 0 <= row["no_tools"] <= 1 and 0 <= row["tools"] <= 1 and 0 <= row["right_tool"] <= 1
+    assert json.loads((out / "results.json").read_text())["rows"] == results["rows"]
+    header = (out / "table.csv").read_text().splitlines()[0]
+    assert header.startswith("task,questions,no_tools,no_tools_s,tools,tools_s,right_tool")
+    examples = json.loads((out / "examples.json").read_text())
+    assert {e["setting"] for e in examples} == {"no_tools", "tools"} and "commands" in examples[-1]["fields"]
+    assert results["load"] and results["wall_s"] > 0
+
+    again = []
+    experiment.run(experiment.SMOKE, tmp_path / "out2", cache=cache, say=again.append)
+    assert any("reusing the base" in line for line in again) and any("reusing the tool-tuned" in line for line in again)
+    shown = []
+    assert experiment.load_or_run(experiment.SMOKE, out, say=shown.append)["rows"] == results["rows"]
+    assert shown and "results of" in shown[0]
+
+
+def oracle(tokenizer, questions, obey_meta: bool = True):
+    """A scripted model: it writes each question's reference command when the meta instruction enables tools (or
+    always, with obey_meta=False) and answers from the results; with no usable result it says it does not know."""
+    commands = {q.en: q.command for q in questions}
+    ends = {"<|Inner Thoughts|>:": "<eot>", "<|Commands|>:": "<eoc>", "<|MOSS|>:": "<eom>"}
+
+    def answer(prompt: str) -> str:
+        results = prompt.rsplit("<|Results|>:", 1)[1].split("<eor>")[0]
+        if "Error:" in results or results.strip() == "None":
+            return "I don't know."
+        if "Calculate(" in results:
+            return f"It is {results.rsplit('=>', 1)[1].strip()}."
+        if "Solve(" in results:
+            return "The numbers are " + " and ".join(re.findall(r"= (-?\d+)", results)) + "."
+        return results.split("<|1|>:", 1)[1].split("\n")[0].split(". ", 1)[1]  # the first snippet's sentence
+
+    def stream(model, prompt, max_new_tokens, **sampling):
+        text = tokenizer.decode(prompt)
+        header = next(h for h in ends if text.endswith(h))
+        human = text.rsplit("<|Human|>: ", 1)[1].split("<eoh>")[0]
+        use = "enabled. API" in text or not obey_meta
+        if header == "<|Inner Thoughts|>:":
+            out = "A tool will know." if use else "I have no tool."
+        elif header == "<|Commands|>:":
+            out = commands[human] if use else "None"
+        else:
+            out = answer(text)
+        yield from tokenizer.encode(" " + out)
+        yield tokenizer.special_tokens[ends[header]]
+
+    return stream
+
+
+@pytest.mark.parametrize("obey_meta", [True, False])
+def test_the_harness_credits_tool_use_and_only_tool_use(obey_meta):
+    world = World(WorldConfig(n_entities=24, heldout=0.3, zh_share=0.0))
+    recipe = replace(experiment.SMOKE, questions=6, max_new_tokens=200)
+    questions = [q for qs in experiment.task_questions(world, recipe).values() for q in qs]
+    assert len(questions) == 18 and all(q.split == "B/search" for q in questions if q.kind == "fact")
+    model = SimpleNamespace(config=SimpleNamespace(block_size=4096), eval=lambda: model)
+    stream = oracle(ByteTokenizer(), questions, obey_meta)
+    rows, examples = experiment.evaluate_tools(model, ByteTokenizer(), world, recipe, say=lambda _: None,
+                                               token_stream=stream)
+    for row in rows:  # the runtime refuses disabled tools, so calling them anyway gains nothing
+        assert (row["tools"], row["no_tools"], row["right_tool"]) == (1.0, 0.0, 1.0), row
+    refused = [e for e in examples if e["setting"] == "no_tools"]
+    assert all(("disabled" in e["fields"]["results"]) != obey_meta for e in refused)
+
+
+def test_arithmetic_is_scored_on_the_result_not_the_operands():
+    from mosslite.evaluate import is_correct
+
+    question = World(WorldConfig(n_entities=12)).arithmetic_questions(1)[0]
+    a, op, b = re.fullmatch(r'Calculate\("(\d+)([-+*/])(\d+)"\)', question.command).groups()
+    assert is_correct(f"{a} {op} {b} = {question.answer_en}.", question)
+    assert is_correct(f"It is {question.answer_en}.", question)
+    assert not is_correct(f"{a} {op} {b} = {int(question.answer_en) + 1}.", question)
+    assert not is_correct(f"{question.answer_en} is not {a} {op} {b}", question)
