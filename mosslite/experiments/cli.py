@@ -12,6 +12,7 @@ import importlib
 
 EXPERIMENTS: dict[str, str] = {
     "scaling": "mosslite.experiments.scaling",
+    "tools": "mosslite.experiments.tools",
 }
 
 
