@@ -9,12 +9,14 @@ from types import SimpleNamespace
 import pytest
 from conftest import ByteTokenizer
 
+from mosslite.cli import main
 from mosslite.data.world import World, WorldConfig
 from mosslite.experiments import tools as experiment
 
 
-def test_smoke_run_writes_the_table_and_reuses_its_stages(tmp_path):
-    out, cache, lines = tmp_path / "out", tmp_path / "cache", []
+def test_smoke_run_writes_the_table_and_reuses_its_stages(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MOSSLITE_CACHE", str(tmp_path / "cache"))
+    out, cache, lines = tmp_path / "out", tmp_path / "cache" / "tools", []
     results = experiment.run(experiment.SMOKE, out, cache=cache, say=lines.append)
     assert [r["task"] for r in results["rows"]] == ["facts", "arithmetic", "equations"]
     for row in results["rows"]:
@@ -27,9 +29,10 @@ def test_smoke_run_writes_the_table_and_reuses_its_stages(tmp_path):
     assert {e["setting"] for e in examples} == {"no_tools", "tools"} and "commands" in examples[-1]["fields"]
     assert results["load"] and results["wall_s"] > 0
 
-    again = []
-    experiment.run(experiment.SMOKE, tmp_path / "out2", cache=cache, say=again.append)
-    assert any("reusing the base" in line for line in again) and any("reusing the tool-tuned" in line for line in again)
+    assert main(["experiment", "tools", "--smoke", "--out", str(tmp_path / "out2")]) == 0  # the CLI, same cache
+    printed = capsys.readouterr().out
+    assert "reusing the base" in printed and "reusing the tool-tuned" in printed and "| arithmetic | 3 |" in printed
+    assert (tmp_path / "out2" / "table.csv").is_file()
     shown = []
     assert experiment.load_or_run(experiment.SMOKE, out, say=shown.append)["rows"] == results["rows"]
     assert shown and "results of" in shown[0]
