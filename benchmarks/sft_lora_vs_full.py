@@ -18,32 +18,30 @@ import tempfile
 from pathlib import Path
 
 
-def one_variant(finetune: str, base: str, tokenizer: str, out: str, steps: int, questions: int, smoke: bool,
+def one_variant(finetune: str, run: str, out: str, steps: int | None, questions: int | None, smoke: bool, seed: int,
                 queue) -> None:
-    """Fine-tune and evaluate in this (child) process; put the figures on `queue`."""
+    """Fine-tune the quickstart's base as the quickstart does (but `finetune` and `steps`) and evaluate, in this
+    (child) process; put the figures on `queue`."""
+    from dataclasses import replace
+
     from mosslite.chat import COMPACT_META
     from mosslite.checkpoint import load_checkpoint
-    from mosslite.data.world import World, WorldConfig
     from mosslite.evaluate import evaluate
-    from mosslite.quickstart import SMOKE, Recipe, world_settings
+    from mosslite.quickstart import SMOKE, Recipe, held_out_questions, sft_config
     from mosslite.tokenizer import load_tokenizer
     from mosslite.train.sft import sft
-    from mosslite.train.sft_config import SFTConfig
 
-    recipe = SMOKE if smoke else Recipe()
-    world = world_settings(recipe, seed=0)
-    lr = recipe.sft_lr * (3 if finetune == "lora" else 1)  # adapters start at zero: they take a larger rate
-    config = SFTConfig(name=finetune, out_dir=out, base=base, tokenizer_dir=tokenizer, world=world,
-                       world_dialogues=recipe.dialogues, meta="compact", block_size=recipe.block_size,
-                       finetune=finetune, batch_size=16, max_steps=steps, lr=lr, min_lr=lr / 10,
-                       warmup_steps=max(1, steps // 10), val_every=steps, ckpt_every=steps, progress_bar=False)
+    recipe = replace(SMOKE if smoke else Recipe(), finetune=finetune, questions=questions)
+    recipe = replace(recipe, sft_steps=steps) if steps else recipe
+    tokenizer = Path(run) / "data" / "tokenizer"
+    config = sft_config(recipe, Path(out), seed, Path(run) / "pretrain" / "final", tokenizer)
     result = sft(config, quiet=True)
     total, trainable = result.total_parameters, result.trainable_parameters
     lora_extra = trainable if finetune == "lora" else 0
     state_bytes = 4 * (total + lora_extra + 3 * trainable)  # fp32 weights, gradients, AdamW exp_avg + exp_avg_sq
-    held_out = [q for q in World(WorldConfig(**world)).questions() if q.split == "B/en"][:questions]
+    held_out = held_out_questions(recipe, seed)
     evaluation = evaluate(load_checkpoint(result.final_dir), load_tokenizer(tokenizer), held_out, meta=COMPACT_META,
-                          max_new_tokens=recipe.max_new_tokens)
+                          max_new_tokens=recipe.max_new_tokens, think=False)
     queue.put({"finetune": finetune, "trainable": trainable, "total": total, "state_mb": state_bytes / 2**20,
                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "sft_s": result.wall_time,
                "val_loss": result.history.val[-1][1] if result.history.val else float("nan"),
@@ -53,31 +51,27 @@ def one_variant(finetune: str, base: str, tokenizer: str, out: str, steps: int, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", help="a finished quickstart run folder (runs/quickstart/<stamp>)")
-    parser.add_argument("--steps", type=int, default=None, help="SFT steps (default: the quickstart's)")
-    parser.add_argument("--questions", type=int, default=100)
+    parser.add_argument("--steps", type=int, default=None, help="SFT steps for both (default: the quickstart's)")
+    parser.add_argument("--questions", type=int, default=None, help="held-out questions (default: all)")
+    parser.add_argument("--seed", type=int, default=0, help="the quickstart run's --seed (its world)")
     parser.add_argument("--smoke", action="store_true", help="build a toy quickstart base first (seconds)")
     args = parser.parse_args()
-    from mosslite.quickstart import SMOKE, Recipe
-
-    recipe = SMOKE if args.smoke else Recipe()
     work = Path(tempfile.mkdtemp(prefix="sft-bench-"))
     run = Path(args.run) if args.run else None
     if run is None:
         if not args.smoke:
             parser.error("pass --run runs/quickstart/<stamp> (run `mosslite quickstart` first) or --smoke")
+        from mosslite.quickstart import SMOKE
         from mosslite.quickstart import run as quickstart
 
-        quickstart(SMOKE, work / "quickstart", say=lambda line: None)
+        quickstart(SMOKE, work / "quickstart", seed=args.seed, say=lambda line: None)
         run = work / "quickstart"
-    base, tokenizer = run / "pretrain" / "final", run / "data" / "tokenizer"
-    steps = args.steps or recipe.sft_steps
     rows = []
     context = mp.get_context("spawn")
     for finetune in ("full", "lora"):
         queue = context.Queue()
-        child = context.Process(target=one_variant, args=(finetune, str(base), str(tokenizer),
-                                                          str(work / finetune), steps, args.questions, args.smoke,
-                                                          queue))
+        child = context.Process(target=one_variant, args=(finetune, str(run), str(work / finetune), args.steps,
+                                                          args.questions, args.smoke, args.seed, queue))
         child.start()
         rows.append(queue.get())
         child.join()
