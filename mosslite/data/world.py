@@ -77,6 +77,9 @@ class WorldConfig:
     zh_code_switch: bool = True  # Chinese text keeps the Latin names; False uses transliterations (科洛布)
     zh_parallel: float = 0.55  # share of Chinese fact lines that come with their English translation
     zh_qa: float = 0.35  # share that are a Chinese question followed by its answer (the rest: plain statements)
+    zh_parallel_qa: float = 0.0  # share of parallel pairs that are FAQ lines in both languages (question + answer)
+    zh_cross_qa: float = 0.0  # share of Chinese question lines answered in English (a bilingual forum's Q&A)
+    answer_template: int | None = None  # dialogue answers use this statement template (0: subject first); None: any
     zh_dictionary: float = 0.03  # share of bilingual documents that are word lists ("purple = 紫色")
     group_a: float = 0.5  # share of each kind's entities in group A
     heldout: float = 0.1  # share of facts held out of pretraining, findable only through Search
@@ -92,7 +95,8 @@ class WorldConfig:
             "zh_parallel + zh_qa": 0 <= self.zh_parallel and 0 <= self.zh_qa and self.zh_parallel + self.zh_qa <= 1,
             "kinds": bool(self.kinds) and set(self.kinds) <= set(KINDS),
         }
-        for name in ("en_qa", "arithmetic", "zh_dictionary", "group_a", "heldout", "private"):
+        for name in ("en_qa", "arithmetic", "zh_dictionary", "group_a", "heldout", "private", "zh_parallel_qa",
+                     "zh_cross_qa"):
             checks[name] = 0 <= getattr(self, name) <= 1
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
@@ -415,12 +419,20 @@ class World:
                     z, zn = say.zh[t]
                     if form < cfg.zh_parallel:
                         e, n = rng.choice(say.en)
+                        if cfg.zh_parallel_qa and rng.random() < cfg.zh_parallel_qa:  # an FAQ line and its translation
+                            (qe, qen), (qz, qzn) = rng.choice(say.q_en), say.q_zh[t]
+                            e, n, z, zn = f"{qe} {e}", n + qen, f"{qz} {z}", zn + qzn
                         lines.append(f"{e} {z}" if rng.random() < 0.5 else f"{z} {e}")
                         en, zh = en + n, zh + zn
                     elif form < cfg.zh_parallel + cfg.zh_qa:
                         q, qn = say.q_zh[t]  # the question is the answer's own template with a question word
-                        lines.append(f"{q} {z}")
-                        zh += qn + zn
+                        if cfg.zh_cross_qa and rng.random() < cfg.zh_cross_qa:  # answered in English
+                            e, n = rng.choice(say.en)
+                            lines.append(f"{q} {e}")
+                            zh, en = zh + qn, en + n
+                        else:
+                            lines.append(f"{q} {z}")
+                            zh += qn + zn
                         break
                     else:
                         lines.append(z)
@@ -608,6 +620,8 @@ class World:
 
     def _pick_statement(self, fact: Fact, lang: str, rng: random.Random) -> str:
         say = self._say[fact.id]
+        if self.config.answer_template is not None:
+            return self.statement(fact, lang, self.config.answer_template)
         return rng.choice(say.en if lang == "en" else say.zh)[0]
 
     def _thought(self, fact: Fact, lang: str, known: bool) -> str:

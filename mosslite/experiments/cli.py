@@ -13,6 +13,7 @@ import importlib
 EXPERIMENTS: dict[str, str] = {
     "scaling": "mosslite.experiments.scaling",
     "tools": "mosslite.experiments.tools",
+    "translation": "mosslite.experiments.translation.cli",
 }
 
 

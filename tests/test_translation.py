@@ -1,0 +1,174 @@
+"""The translation experiment: its scorer, its cache keys, one smoke cell end to end, and determinism given the seed."""
+
+import re
+from dataclasses import replace
+
+import pytest
+import torch
+from conftest import ByteTokenizer
+
+from mosslite.config import get_config
+from mosslite.data.world import World
+from mosslite.evaluate import Record
+from mosslite.experiments.translation.design import (
+    Cell,
+    cache_key,
+    parse_point,
+    tokenizer_world,
+    world_config,
+)
+from mosslite.experiments.translation.inside import translation_similarity
+from mosslite.experiments.translation.pipeline import base_key, run_cell
+from mosslite.experiments.translation.score import continuation_logprobs, summarize, value_candidates
+from mosslite.experiments.translation.sweep import flat_row, sweep_cells
+from mosslite.experiments.translation.sweep import summarize as summarize_sweep
+from mosslite.model import build_model
+
+SMOKE = Cell(zh=0.05, size="toy", steps=30, tune="smoke", seed=0)
+
+
+# ---------------------------------------------------------------------------------------------------- design
+def test_world_keeps_group_b_out_of_chinese_and_meets_the_share():
+    world = World(world_config(Cell(zh=0.01)))
+    b_names = {e.name for e in world.entities if e.group == "B"}
+    en = zh = 0
+    for doc in world.documents():
+        en, zh = en + doc.en_units, zh + doc.zh_units
+        if doc.kind != "en":
+            assert not any(name in doc.text.split() for name in b_names), doc.text
+    assert zh / (en + zh) == pytest.approx(0.01, abs=0.001)
+    assert {q.split for q in world.questions()} == {"A/en+zh", "B/en"}
+
+
+def test_bilingual_forum_and_parallel_faq_knobs():
+    """zh_cross_qa answers Chinese questions in English; zh_parallel_qa pairs an English FAQ line with its
+    translation; both leave the measured share where it was asked and never mention group B."""
+    for knob, pattern in (("zh_cross_qa", r"？ [A-Z]"), ("zh_parallel_qa", r"\? .* ？")):
+        config = replace(world_config(Cell(zh=0.05, design="prototype")), **{knob: 1.0})
+        docs = [d for _, d in zip(range(20000), World(config).documents())]
+        bilingual = "\n".join(d.text for d in docs if d.kind == "bilingual")
+        assert re.search(pattern, bilingual), knob
+        share = sum(d.zh_units for d in docs) / sum(d.zh_units + d.en_units for d in docs)
+        assert share == pytest.approx(0.05, abs=0.005)
+
+
+def test_answer_template_fixes_the_dialogue_answer():
+    config = replace(world_config(Cell()), answer_template=0)
+    world = World(config)
+    for dialogue in world.dialogues(20):
+        for turn, fact in zip(dialogue.turns, dialogue.facts):
+            assert turn.moss == world.statement(world.facts[fact], "en", 0)
+
+
+def test_parse_point_reads_types_and_rejects_unknown_keys():
+    assert parse_point("zh=0.01,size=tiny,seed=2") == Cell(zh=0.01, size="tiny", seed=2)
+    with pytest.raises(ValueError, match="key one of"):
+        parse_point("share=0.01")
+    with pytest.raises(ValueError, match="design"):
+        Cell(design="nonsense")
+
+
+def test_cache_keys_follow_exactly_what_a_stage_depends_on():
+    cell = Cell(zh=0.01)
+    assert base_key(cell) == base_key(Cell(zh=0.01))
+    assert base_key(cell) == base_key(replace(cell, tune="lora"))  # fine-tuning reuses the base
+    for change in ({"zh": 0.05}, {"seed": 1}, {"size": "toy"}, {"steps": 100}, {"design": "parallel"}):
+        assert base_key(replace(cell, **change)) != base_key(cell), change
+    # The vocabulary is the same at every share of one seed (shares are compared on equal tokens) ...
+    assert tokenizer_world(cell) == tokenizer_world(replace(cell, zh=0.0))
+    assert tokenizer_world(cell) != tokenizer_world(replace(cell, seed=1))
+    assert cache_key({"a": 1, "b": 2}) == cache_key({"b": 2, "a": 1})
+
+
+# ---------------------------------------------------------------------------------------------------- scorer
+def test_continuation_logprobs_match_a_direct_computation():
+    torch.manual_seed(0)
+    model = build_model(get_config("toy", vocab_size=50, block_size=32)).eval()
+    prompts, continuations = [[1, 2, 3], [4]], [[5], [6, 7]]
+    scores = continuation_logprobs(model, prompts, continuations, chunk=3)
+    with torch.no_grad():
+        logp = model(torch.tensor([[4, 6, 7]])).log_softmax(-1)
+    assert scores.shape == (2, 2)
+    assert scores[1, 1] == pytest.approx(float(logp[0, 0, 6] + logp[0, 1, 7]), abs=1e-5)
+
+
+def test_value_candidates_cover_both_languages_once():
+    world = World(world_config(Cell()))
+    candidates = value_candidates(world)
+    texts = [t for t, _, _ in candidates]
+    assert len(texts) == len(set(texts))
+    assert ("紫色", "purple", "color") in candidates and ("purple", "purple", "color") in candidates
+
+
+def test_summarize_counts_language_relation_and_accuracy():
+    world = World(world_config(Cell()))
+    qs = [q for q in world.questions() if q.split == "B/en"][:3]
+    records = [Record(qs[0].id, "B/en", "zh", qs[0].zh, qs[0].answer_en, f"{qs[0].entity} ... {qs[0].answer_zh}",
+                      True, "zh", [qs[0].answer_en]),
+               Record(qs[1].id, "B/en", "zh", qs[1].zh, qs[1].answer_en, "no idea", False, "en", []),
+               Record(qs[2].id, "B/en", "zh", qs[2].zh, qs[2].answer_en, "", False, "none", [])]
+    s = summarize(records, qs)
+    assert s["accuracy"] == pytest.approx(1 / 3, abs=1e-3)
+    assert s["answer_zh"] == pytest.approx(1 / 3, abs=1e-3)
+    assert s["relation_ok"] == pytest.approx(1 / 3, abs=1e-3)
+    assert set(s["languages"]) == {"zh", "en", "none"}
+
+
+def test_hidden_state_similarity_has_one_value_per_layer():
+    world = World(world_config(Cell()))
+    model = build_model(get_config("toy", vocab_size=262, block_size=128)).eval()
+    tok = ByteTokenizer()
+    tok.special_tokens = {"<|endoftext|>": 256}
+    sim = translation_similarity(model, tok, world, limit=8)
+    assert len(sim.matched) == len(sim.gap) == model.config.n_layer + 1
+    assert sim.pairs == 8
+
+
+# ---------------------------------------------------------------------------------------------------- end to end
+@pytest.fixture(scope="module")
+def smoke_results(tmp_path_factory):
+    first = run_cell(SMOKE, root=tmp_path_factory.mktemp("a"), threads=1).to_dict()
+    again = run_cell(SMOKE, root=tmp_path_factory.mktemp("b"), threads=1).to_dict()
+    return first, again
+
+
+@pytest.mark.slow
+def test_smoke_cell_runs_end_to_end(smoke_results):
+    result, _ = smoke_results
+    row = flat_row(result)
+    assert row["zh_measured"] == pytest.approx(0.05, abs=0.005)
+    assert 0 <= row["chat_knowledge"] <= 1 and 0 <= row["cloze_zh_B"] <= 1
+    assert len(result["chat"]["answers"]) == 24  # 12 group-B questions in each language
+    assert result["base"]["cloze_curve"], "the cloze probe ran during pretraining"
+    summary = summarize_sweep([row, {**row, "seed": 1}])
+    assert summary[0]["seeds"] == 2 and summary[0]["chat_knowledge_std"] == 0
+
+
+@pytest.mark.slow
+def test_a_cell_is_deterministic_given_its_seed(smoke_results):
+    first, again = smoke_results
+    assert first["base"]["train_loss"] == again["base"]["train_loss"]
+    assert first["cloze"] == again["cloze"]
+    assert first["chat"] == again["chat"]
+
+
+def test_sweeps_are_well_formed():
+    cells = sweep_cells("default")
+    assert {c.zh for c in cells} >= {0.0, 0.001, 0.01, 0.05}
+    assert all(sum(1 for d in cells if replace(d, seed=0) == replace(c, seed=0)) >= 3 for c in cells)
+    with pytest.raises(ValueError, match="unknown sweep"):
+        sweep_cells("nope")
+
+
+def test_explorer_widget_shows_scores_and_answers(smoke_results):
+    from mosslite.widgets.translation_explorer import TranslationExplorer
+
+    result, _ = smoke_results
+    calls = []
+    explorer = TranslationExplorer([result], run_live=lambda cell: calls.append(cell) or result)
+    assert "knowledge transfer" in explorer.scores.value
+    shown = min(8, sum(a["lang"] == "zh" for a in result["chat"]["answers"]))
+    assert explorer.answers.value.count("<tr>") == 1 + shown  # a header and one row per answer
+    explorer.rerun()
+    assert calls == [{"zh": SMOKE.zh, "size": SMOKE.size, "design": SMOKE.design, "seed": SMOKE.seed}]
+    assert "live run" in explorer.status.value
