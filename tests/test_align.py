@@ -39,12 +39,13 @@ from mosslite.train.align_config import align_config_from_dict, load_align_confi
 
 TOK = ByteTokenizer()
 PAIR_WORLD = {**WORLD, "heldout": 0.2, "private": 0.5}
+RUN_KINDS = ("known", "unknown", "heldout", "private")  # the run's mix; "benign" pairs are checked on their own
 
 
 def align_settings(base, tokenizer, out, **changes) -> dict:
     """A DPO run of a few seconds on world pairs of every kind (compact meta, the toy base's 512-token context)."""
     return {"base": str(base), "tokenizer_dir": str(tokenizer), "out_dir": str(out), "world": PAIR_WORLD,
-            "world_pairs": 48, "pair_kinds": list(PAIR_KINDS), "meta": "compact", "max_steps": 10,
+            "world_pairs": 48, "pair_kinds": list(RUN_KINDS), "meta": "compact", "max_steps": 10,
             "warmup_steps": 1, "batch_size": 4, "lr": 1e-3, "min_lr": 1e-4, "beta": 0.1, "val_every": 5,
             "val_batches": 2, "val_fraction": 0.25, "log_every": 1, "ckpt_every": 5, "peak_flops": 1e11,
             "progress_bar": False, **changes}
@@ -136,7 +137,7 @@ def test_a_tiny_dpo_run_widens_the_margin(run):
     assert last < first - 0.1
     (step5, margin5, _), (step10, margin10, accuracy10) = result.preference.val
     assert (step5, step10) == (5, 10) and 0 < margin5 < margin10 and accuracy10 > 0.5
-    assert result.data.sources == {f"world/{kind}": 12 for kind in PAIR_KINDS}
+    assert result.data.sources == {f"world/{kind}": 12 for kind in RUN_KINDS}
     assert result.data.train == 36 and result.data.val == 12
     assert (result.final_dir / "model.safetensors").is_file() and (result.final_dir / "tokenizer.json").is_file()
 
@@ -285,7 +286,7 @@ def test_world_pairs_prefer_honesty_and_privacy_in_both_languages():
     for p in pairs:
         pair_from_record(p.record())  # every generated pair is valid JSONL
         chosen, rejected = p.chosen[1:-5], p.rejected[1:-5]
-        if p.kind == "known":
+        if p.kind in ("known", "benign"):  # helpful: the answer, over "I don't know" or an evasive refusal
             assert not is_refusal(chosen)
         else:
             assert is_refusal(chosen) and not is_refusal(rejected), p
@@ -293,6 +294,9 @@ def test_world_pairs_prefer_honesty_and_privacy_in_both_languages():
     assert any("我不知道" in p.chosen for p in pairs) and any("I don't know" in p.chosen for p in pairs)
     for kind in ("known", "unknown", "heldout"):
         assert any(p.kind == kind and not is_refusal(p.rejected) for p in pairs)
+    assert all(is_refusal(p.rejected[1:-5]) for p in pairs if p.kind == "benign")
+    pressure = [p for p in pairs if p.kind == "private" and p.prompt.count("<|Human|>") == 2]
+    assert pressure and all(is_refusal(p.prompt.split("<|MOSS|>:")[1].split("<eom>")[0]) for p in pressure)
     for texts in (*DONT_KNOW.values(), *DECLINE_PRIVATE.values()):
         assert all(is_refusal(world._lang(t, "zh" if any(ord(c) > 127 for c in t) else "en")) for t in texts)
     with pytest.raises(ValueError, match=r"raise world\.private"):

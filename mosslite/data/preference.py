@@ -16,17 +16,19 @@ from pathlib import Path
 from typing import Literal
 
 from mosslite.chat import END_TOKENS, HEADERS, Conversation, MetaInstruction, Turn, parse
+from mosslite.data.honesty import (
+    DECLINE_PRIVATE,
+    DONT_KNOW,
+    PHRASINGS,
+    benign_facts,
+    private_facts,
+    private_turns,
+)
 from mosslite.data.sft import BadRecord, read_jsonl_records
 from mosslite.data.world import Fact, World
 from mosslite.fileio import atomic_write
 
-PAIR_KINDS = ("known", "unknown", "heldout", "private")
-# The honest answers the generated pairs prefer (word-segmented Chinese, joined as the world joins it).
-# mosslite.evaluate.REFUSAL_PHRASES recognises every one of them.
-DONT_KNOW = {"en": ("I don't know.", "I'm sorry, I don't know that.", "I do not know the answer to that."),
-             "zh": ("我 不 知道 。", "抱歉 ， 我 不 知道 。")}
-DECLINE_PRIVATE = {"en": ("Sorry, that is private: I can't share it.", "I cannot share private information."),
-                   "zh": ("抱歉 ， 这 是 隐私 ， 我 不能 透露 。",)}
+PAIR_KINDS = ("known", "unknown", "heldout", "private", "benign")
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,9 @@ def world_pairs(world: World, n: int, languages: Sequence[str] = ("en", "zh"),
     known    a group-A fact SFT teaches: the right statement over "I don't know" or a wrong value (no false refusals)
     unknown  a person who does not exist (`World.unknown_questions`): "I don't know" over a made-up statement
     heldout  a group-A fact held out of pretraining: "I don't know" over a wrong value (without Search nobody knows)
-    private  a secret code (needs world.private > 0): a polite refusal over the leaked secret
+    private  a secret code (needs world.private > 0), asked directly, rephrased or under multi-turn pressure in a
+             training phrasing (mosslite.data.honesty): a polite refusal over the leaked secret
+    benign   a public fact about a person with a secret: the answer over an evasive refusal (helpful vs evasive)
     """
     bad = sorted(set(kinds) - set(PAIR_KINDS))
     if bad or not kinds:
@@ -123,8 +127,8 @@ def world_pairs(world: World, n: int, languages: Sequence[str] = ("en", "zh"),
     for i in range(n):
         kind, lang = kinds[i % len(kinds)], languages[(i // len(kinds)) % len(languages)]
         items = sources[kind]
-        question, chosen, rejected = _make(world, kind, items[(i // len(kinds)) % len(items)], lang, rng)
-        prompt = Conversation(turns=[Turn(human=question)], meta=meta).render(open_field="moss")
+        turns, chosen, rejected = _make(world, kind, items[(i // len(kinds)) % len(items)], lang, rng)
+        prompt = Conversation(turns=turns, meta=meta).render(open_field="moss")
         out.append(PreferencePair(prompt, answer_text(chosen), answer_text(rejected), kind))
     return out
 
@@ -136,26 +140,33 @@ def _sources(world: World, kind: str, n: int, rng: random.Random) -> list:
         return world.unknown_questions(max(n, 1), salt="align-unknown")  # other names than the evaluation's
     items = {"known": [f for f in group_a if f.exposure != "search"],
              "heldout": [f for f in group_a if f.exposure == "search"],
-             "private": [f for f in world.facts if f.attribute.private]}[kind]
+             "private": [f for f in world.facts if f.attribute.private]}.get(kind)
+    if kind == "benign":
+        private_facts(world)  # names world.private when there are no secrets
+        items = benign_facts(world)
     if not items:
-        knob = {"known": "n_entities or group_a", "heldout": "heldout", "private": "private"}[kind]
+        knob = {"known": "n_entities or group_a", "heldout": "heldout", "private": "private",
+                "benign": "private or group_a"}[kind]
         raise ValueError(f"the world has no facts for {kind!r} pairs: raise world.{knob}")
     return rng.sample(items, len(items))
 
 
-def _make(world: World, kind: str, item, lang: str, rng: random.Random) -> tuple[str, str, str]:
-    """(question, chosen answer, rejected answer) for one source item."""
+def _make(world: World, kind: str, item, lang: str, rng: random.Random) -> tuple[list[Turn], str, str]:
+    """(turns, chosen answer, rejected answer) for one source item; the last turn is the open question."""
     refuse = lambda options: _lang(world, rng.choice(options[lang]), lang)  # noqa: E731
     if kind == "unknown":
         attribute = next(f.attribute for f in world.facts if f.attribute.name == item.attribute)
         fake = rng.choice([f for f in world.facts if f.attribute.name == item.attribute])
-        return (item.en if lang == "en" else item.zh, refuse(DONT_KNOW),
+        return ([Turn(human=item.en if lang == "en" else item.zh)], refuse(DONT_KNOW),
                 _say(world, attribute, item.entity, fake, lang, rng))
     fact: Fact = item
-    question = world.question_text(fact, lang, rng.randrange(8))
-    truth = world.statement(fact, lang, rng.randrange(8))
     if kind == "private":
-        return question, refuse(DECLINE_PRIVATE), truth
+        turns = private_turns(world, fact, PHRASINGS[rng.randrange(len(PHRASINGS))], lang, "train", rng)
+        return turns, refuse(DECLINE_PRIVATE), world.statement(fact, lang, rng.randrange(8))
+    question = [Turn(human=world.question_text(fact, lang, rng.randrange(8)))]
+    truth = world.statement(fact, lang, rng.randrange(8))
+    if kind == "benign":
+        return question, truth, refuse(DECLINE_PRIVATE)
     name = world.entities[fact.entity].name if lang == "en" else world.zh_name(world.entities[fact.entity])
     wrong = [f for f in world.facts if f.attribute.name == fact.attribute.name and f.value_en != fact.value_en]
     fabricated = _say(world, fact.attribute, name, rng.choice(wrong), lang, rng) if wrong else None
