@@ -11,6 +11,7 @@ import argparse
 import importlib
 
 EXPERIMENTS: dict[str, str] = {
+    "alignment": "mosslite.experiments.alignment",
     "scaling": "mosslite.experiments.scaling",
     "tools": "mosslite.experiments.tools",
     "translation": "mosslite.experiments.translation.cli",
