@@ -51,23 +51,23 @@ class Recipe:
     pretrain_lr: float = 3e-3
     dialogues: int = 1500  # plain fact dialogues (every arm's SFT)
     idk_dialogues: int = 600  # added for sft+idk: unknown, held-out, private and benign, in turn
-    sft_steps: int = 200
+    sft_steps: int = 150
     sft_lr: float = 5e-3  # LoRA rank 8, as the quickstart
     batch_size: int = 16
     pairs: int = 800
     pair_kinds: tuple[str, ...] = ALL_PAIR_KINDS
     beta: float = 0.1
-    dpo_steps: int = 100
+    dpo_steps: int = 80
     dpo_lr: float = 2e-3  # LoRA adapters on the SFT model; the reference is the SFT model itself
     dpo_batch: int = 8
     seeds: tuple[int, ...] = (0, 1, 2)  # of the fine-tuning stages (data order, LoRA init); one base for all
     sweep_betas: tuple[float, ...] = (0.03, 0.3, 1.0)  # β sweep at seed seeds[0] (β=beta comes from the arms)
-    sweep_mixes: tuple[tuple[str, ...], ...] = (("unknown", "heldout", "private"), ("known", "unknown", "heldout",
-                                                "private"), ("known", "benign", "known", "benign", "unknown",
-                                                "heldout", "private"))
-    n_known: int = 40
-    n_unknown: int = 40
-    n_benign: int = 40
+    # data mixes at β=beta: no helpful pairs (only honest and harmless ones), and twice the helpful pairs
+    sweep_mixes: tuple[tuple[str, ...], ...] = (("unknown", "heldout", "private"),
+                                                ("known", "benign", "known", "benign", "unknown", "heldout", "private"))
+    n_known: int = 30
+    n_unknown: int = 30
+    n_benign: int = 30
     max_new_tokens: int = 24
 
 
