@@ -100,7 +100,7 @@ def main() -> None:
     nano, nano_s = run_nanogpt(train, vocab)
     nano_loss = evaluate(nano, val)
     with tempfile.TemporaryDirectory() as out:
-        config = load_config(args.config, {"data_dir": str(data_dir), "tokenizer_dir": tokenizer_dir,
+        config = load_config(args.config, {"data_dir": str(data_dir), "tokenizer_dir": str(tokenizer_dir) if tokenizer_dir else None,
                                            "out_dir": out, "progress_bar": False})
         result = pretrain(config, quiet=True)
     ours_loss = evaluate(result.module.model, val)
