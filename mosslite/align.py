@@ -14,7 +14,6 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 
 import lightning as L
 import torch
@@ -37,7 +36,7 @@ from mosslite.train.align_config import AlignConfig
 from mosslite.train.callbacks import History, log_metrics
 from mosslite.train.data import _CountFrom  # micro-step indices without end: max_steps ends the run
 from mosslite.train.run import fit
-from mosslite.train.sft import ExportFinal, SFTModule, base_model_config, resolve_tokenizer
+from mosslite.train.sft import ExportFinal, SFTModule, base_model_config, checked_base
 from mosslite.train.sft_data import Example, collate
 
 
@@ -311,19 +310,9 @@ def align(config: AlignConfig, resume: bool = False, callbacks: Sequence[L.Callb
 
     Config, base, tokenizer and data are all checked before training; the run, callbacks, resuming and export are
     SFT's (`mosslite.train.run.fit`, `ExportFinal`)."""
-    model_config = base_model_config(config)
-    tokenizer = resolve_tokenizer(config)
-    if tokenizer.vocab_size > model_config.vocab_size:
-        raise ValueError(f"the tokenizer has {tokenizer.vocab_size} tokens but base={config.base} embeds only "
-                         f"{model_config.vocab_size}: tokenizer_dir must be the base's own tokenizer")
-    block_size = config.block_size or model_config.block_size
-    if block_size > model_config.block_size:
-        raise ValueError(f"block_size={block_size} exceeds the base model's context of {model_config.block_size}")
-    missing = [t for t in END_TOKENS.values() if t not in tokenizer.special_tokens]
-    if missing:
-        raise ValueError(f"the tokenizer lacks the chat end tokens {missing}; train it with MOSS_SPECIAL_TOKENS")
+    model_config, tokenizer, block_size = checked_base(config)
     if config.reference:  # a reference of another shape or vocabulary cannot score the same tokens
-        reference = base_model_config(SimpleNamespace(base=config.reference))
+        reference = base_model_config(config, key="reference")
         if reference.vocab_size != model_config.vocab_size:
             raise ValueError(f"reference={config.reference} has vocab_size {reference.vocab_size} but base has "
                              f"{model_config.vocab_size}: the reference must share the base's tokenizer")

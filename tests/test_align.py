@@ -191,6 +191,15 @@ def test_lora_alignment_trains_only_adapters(base, tmp_path):
     assert not any("lora_" in k for k in load_checkpoint(result.final_dir).state_dict())  # merged export
 
 
+def test_a_missing_base_or_reference_names_the_path_and_the_sft_command(base, tmp_path):
+    for key in ("base", "reference"):
+        config = align_config_from_dict({**align_settings(*base, tmp_path / "out"), key: str(tmp_path / "nowhere")})
+        with pytest.raises(FileNotFoundError, match=rf"{key}=.*nowhere.*mosslite sft "
+                                                    r"--config configs/sft/tiny.yaml"):
+            align(config, quiet=True)
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_resumed_run_continues_where_it_stopped(base, tmp_path):
     settings = align_settings(*base, tmp_path, world_pairs=8, val_every=2, ckpt_every=2)
     align(align_config_from_dict({**settings, "max_steps": 2}), quiet=True)

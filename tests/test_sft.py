@@ -68,7 +68,8 @@ def test_config_errors_name_the_key(tmp_path):
 
 def test_missing_base_fails_before_anything_runs(tmp_path):
     config = sft_config_from_dict({"base": str(tmp_path / "nowhere"), "out_dir": str(tmp_path / "out")})
-    with pytest.raises(FileNotFoundError, match=r"base=.*nowhere.* is not a mosslite checkpoint folder"):
+    with pytest.raises(FileNotFoundError, match=r"base=.*nowhere.* is not a mosslite checkpoint folder.*mosslite "
+                                                 r"pretrain --config"):
         sft(config)
     assert not (tmp_path / "out").exists()
     assert cli_main(["sft", "--config", str(tmp_path / "missing.yaml")]) == 2

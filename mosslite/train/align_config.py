@@ -17,6 +17,8 @@ class AlignConfig(TuneConfig):
     """DPO on `{"prompt", "chosen", "rejected"}` pairs; `base` is the SFT model the policy starts from."""
 
     config_kind: ClassVar[tuple[str, str]] = ("alignment", "align")
+    base_made_by: ClassVar[str] = ("an SFT run's final/ folder: `mosslite sft --config configs/sft/tiny.yaml` "
+                                   "writes runs/sft/tiny/final")
 
     name: str = "align"
     out_dir: str = "runs/align/toy"

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mosslite.chat import IGNORE_INDEX
+from mosslite.chat import END_TOKENS, IGNORE_INDEX
 from mosslite.checkpoint import load_checkpoint, save_checkpoint
 from mosslite.config import ModelConfig
 from mosslite.fileio import atomic_write
@@ -29,7 +29,7 @@ from mosslite.scaling import training_flops_per_token
 from mosslite.train.callbacks import History, export_weights
 from mosslite.train.module import PretrainModule
 from mosslite.train.run import fit
-from mosslite.train.sft_config import CHAT_SETTINGS, SFTConfig
+from mosslite.train.sft_config import CHAT_SETTINGS, SFTConfig, TuneConfig
 from mosslite.train.sft_data import DataReport, SFTDataModule
 
 
@@ -106,14 +106,33 @@ def resolve_tokenizer(config: SFTConfig):
                             f"tokenizer_dir to the tokenizer the base model was pretrained with")
 
 
-def base_model_config(config: SFTConfig) -> ModelConfig:
-    """The base checkpoint's ModelConfig; a missing or empty `base` fails here, naming the key and the fix."""
-    folder = Path(config.base)
-    if not config.base or not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
-        raise FileNotFoundError(f"base={config.base!r} is not a mosslite checkpoint folder (config.json + "
-                                f"model.safetensors); point it at a pretraining run's final/ folder, e.g. "
-                                f"`mosslite pretrain --config configs/pretrain/toy.yaml` writes runs/pretrain/toy/final")
+def base_model_config(config: SFTConfig, key: str = "base") -> ModelConfig:
+    """The ModelConfig of the checkpoint folder the config's `key` names; a missing or empty one fails here, naming
+    the path and the command that writes such a folder (the config's `base_made_by`)."""
+    path = getattr(config, key)
+    folder = Path(path or "")
+    if not path or not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
+        made_by = getattr(config, "base_made_by", TuneConfig.base_made_by)
+        raise FileNotFoundError(f"{key}={path!r} ({folder.resolve()}) is not a mosslite checkpoint folder "
+                                f"(config.json + model.safetensors); point it at {made_by}")
     return ModelConfig.load(folder / "config.json")
+
+
+def checked_base(config: SFTConfig):
+    """(model config, tokenizer, block size) of a fine-tuning run, every mismatch between the base, its tokenizer
+    and the config caught before any data or model is built (SFT and alignment share it)."""
+    model_config = base_model_config(config)
+    tokenizer = resolve_tokenizer(config)
+    if tokenizer.vocab_size > model_config.vocab_size:
+        raise ValueError(f"the tokenizer has {tokenizer.vocab_size} tokens but base={config.base} embeds only "
+                         f"{model_config.vocab_size}: tokenizer_dir must be the base's own tokenizer")
+    block_size = config.block_size or model_config.block_size
+    if block_size > model_config.block_size:
+        raise ValueError(f"block_size={block_size} exceeds the base model's context of {model_config.block_size}")
+    missing = [t for t in END_TOKENS.values() if t not in tokenizer.special_tokens]
+    if missing:
+        raise ValueError(f"the tokenizer lacks the chat end tokens {missing}; train it with MOSS_SPECIAL_TOKENS")
+    return model_config, tokenizer, block_size
 
 
 def sft(config: SFTConfig, resume: bool = False, callbacks: Sequence[L.Callback] = (),
@@ -123,17 +142,7 @@ def sft(config: SFTConfig, resume: bool = False, callbacks: Sequence[L.Callback]
     Data, tokenizer and base are all checked before training starts. `callbacks` are added after mosslite's own;
     `resume=True` continues the run in `config.out_dir` from its newest checkpoint.
     """
-    model_config = base_model_config(config)
-    tokenizer = resolve_tokenizer(config)
-    if tokenizer.vocab_size > model_config.vocab_size:
-        raise ValueError(f"the tokenizer has {tokenizer.vocab_size} tokens but base={config.base} embeds only "
-                         f"{model_config.vocab_size}: tokenizer_dir must be the base's own tokenizer")
-    block_size = config.block_size or model_config.block_size
-    if block_size > model_config.block_size:
-        raise ValueError(f"block_size={block_size} exceeds the base model's context of {model_config.block_size}")
-    missing = [t for t in ("<eoh>", "<eot>", "<eoc>", "<eor>", "<eom>") if t not in tokenizer.special_tokens]
-    if missing:
-        raise ValueError(f"the tokenizer lacks the chat end tokens {missing}; train it with MOSS_SPECIAL_TOKENS")
+    model_config, tokenizer, block_size = checked_base(config)
     data = SFTDataModule(config, tokenizer, block_size)
     module = SFTModule(model_config, config)
     out = Path(config.out_dir)

@@ -25,6 +25,9 @@ class TuneConfig:
 
     config_kind: ClassVar[tuple[str, str]] = ("fine-tuning", "sft")  # for "no fine-tuning config at …" errors
     meta_init: ClassVar[bool] = False  # fine-tuning starts from a checkpoint's weights, never from the meta device
+    # what `base` should be and the command that makes one (for the missing-base error)
+    base_made_by: ClassVar[str] = ("a pretraining run's final/ folder: `mosslite pretrain --config "
+                                   "configs/pretrain/toy.yaml` writes runs/pretrain/toy/final")
 
     # ---- run
     name: str = "sft"
