@@ -390,7 +390,7 @@ def run(recipe: Recipe, out: Path, cache: Path | None = None, say=print) -> dict
     runs: dict[str, list[dict]] = {arm: [] for arm in ARMS}
     stages: dict[str, list[dict]] = {arm: [] for arm in ARMS}
     calibrations: dict[str, list] = {}
-    sft_models = {}
+    sft_models, models = {}, {}
     for seed in recipe.seeds:
         for arm in ARMS:
             if arm == "sft+dpo":
@@ -400,6 +400,8 @@ def run(recipe: Recipe, out: Path, cache: Path | None = None, say=print) -> dict
                 final, info = tuned(recipe, world, base, tokenizer_dir, cache, seed, arm == "sft+idk", say)
                 if arm == "sft":
                     sft_models[seed] = final
+            if seed == recipe.seeds[0]:
+                models[arm] = str(final)
             metrics = measure(final, tokenizer, world, probes, recipe, with_calibration=seed == recipe.seeds[0])
             if "calibration" in metrics:
                 calibrations[arm] = metrics.pop("calibration")
@@ -407,6 +409,8 @@ def run(recipe: Recipe, out: Path, cache: Path | None = None, say=print) -> dict
             runs[arm].append({"seed": seed, **metrics})
             say(f"[eval] {arm:<8} seed {seed}: " + ", ".join(f"{k} {100 * metrics[k]:.0f}%" for k in HEADLINE)
                 + f" ({metrics['eval_s']:.0f} s)")
+            (out / "partial.json").write_text(json.dumps({"runs": runs, "stages": stages}, indent=1,
+                                                         ensure_ascii=False))  # kept if the run is cut short
     sweep = []
     settings = [(beta, recipe.pair_kinds) for beta in recipe.sweep_betas]
     settings += [(recipe.beta, kinds) for kinds in recipe.sweep_mixes]
@@ -417,9 +421,12 @@ def run(recipe: Recipe, out: Path, cache: Path | None = None, say=print) -> dict
         mix = "all" if tuple(kinds) == recipe.pair_kinds else "/".join(k[0] for k in kinds)
         sweep.append({"label": f"β={beta} {mix}", "beta": beta, "pair_kinds": list(kinds), "dpo": info, **metrics})
         say(f"[sweep] β={beta} pairs {'/'.join(kinds)}: " + ", ".join(f"{k} {100 * metrics[k]:.0f}%" for k in HEADLINE))
+        (out / "partial.json").write_text(json.dumps({"runs": runs, "stages": stages, "sweep": sweep}, indent=1,
+                                                     ensure_ascii=False))
     summary = {arm: summarise([{k: v for k, v in r.items() if k not in ("examples", "n", "p_idk")} for r in rs])
                for arm, rs in runs.items()}
-    results = {"recipe": asdict(recipe), "world": world_settings(recipe), "pretrain": base_info, "stages": stages,
+    results = {"recipe": asdict(recipe), "world": world_settings(recipe), "models": models,
+               "tokenizer": str(tokenizer_dir), "pretrain": base_info, "stages": stages,
                "runs": runs, "summary": summary, "sweep": sweep, "calibration": calibrations,
                "probes": Counter(f"{p.group}/{p.lang}/{p.phrasing}" for p in probes),
                "wall_s": round(time.perf_counter() - start, 1), "cpu_s": round(time.process_time() - cpu_start, 1),
@@ -436,6 +443,7 @@ def run(recipe: Recipe, out: Path, cache: Path | None = None, say=print) -> dict
         writer.writeheader()
         writer.writerows(sweep)
     plot(results, out)
+    (out / "partial.json").unlink(missing_ok=True)
     say(format_table(summary))
     say(f"[done] {results['wall_s']:.0f} s wall ({results['cpu_s']:.0f} s CPU), load {results['load']}; "
         f"results in {out}/")
@@ -443,12 +451,13 @@ def run(recipe: Recipe, out: Path, cache: Path | None = None, say=print) -> dict
 
 
 def load_or_run(recipe: Recipe, out: Path, say=print) -> dict:
-    """The results in `out` when they were made with `recipe`; else `run` (the notebook shows the committed
-    results of `mosslite experiment alignment` without redoing the work)."""
+    """The results in `out` when they were made with `recipe` and their seed-0 models are still cached; else `run`
+    (the notebook shows the committed results of `mosslite experiment alignment` without redoing the work)."""
     path = out / "results.json"
     if path.is_file():
         results = json.loads(path.read_text())
-        if results["recipe"] == json.loads(json.dumps(asdict(recipe))):
+        if (results["recipe"] == json.loads(json.dumps(asdict(recipe)))
+                and all(Path(m).is_dir() for m in results["models"].values())):
             say(f"[alignment] results of {path} (measured {results['wall_s']:.0f} s wall, load {results['load']})")
             return results
     return run(recipe, out, say=say)
