@@ -24,10 +24,10 @@ HELP = "/reset  new conversation | /system <text>  set the rules | /temperature 
 
 def load_assistant(checkpoint: str | Path, tokenizer: str | Path | None = None, temperature: float = 0.7,
                    top_p: float | None = 0.8, repetition_penalty: float = 1.02, max_new_tokens: int = 128,
-                   tools: tuple[str, ...] = (), seed: int | None = None) -> Assistant:
+                   tools: tuple[str, ...] = (), seed: int | None = None, prepack: bool = False) -> Assistant:
     """An `Assistant` around the model in `checkpoint`, prompted as `sft` tuned it: the tokenizer.json and chat.json
     (meta-instruction rules; the world whose facts `Search` finds) saved beside the weights. Sampling defaults are
-    MOSS's README settings."""
+    MOSS's README settings. `prepack` stores the linear layers in oneDNN's layout for faster CPU decoding."""
     from mosslite.checkpoint import load_checkpoint
     from mosslite.data.world import World, WorldConfig
     from mosslite.generate import SamplingConfig
@@ -41,6 +41,10 @@ def load_assistant(checkpoint: str | Path, tokenizer: str | Path | None = None, 
         raise FileNotFoundError(f"{folder} holds no tokenizer.json (mosslite sft saves one there); pass --tokenizer "
                                 f"with the tokenizer the model was trained with")
     model = load_checkpoint(folder).eval()
+    if prepack:
+        from mosslite.prepack import prepack_linears
+
+        prepack_linears(model)
     settings = json.loads((folder / CHAT_SETTINGS).read_text()) if (folder / CHAT_SETTINGS).is_file() else {}
     meta = MetaInstruction(rules=tuple(settings.get("rules", MetaInstruction().rules)), tools=tuple(tools))
     toolbox = Toolbox(enabled=tuple(tools))
@@ -145,7 +149,8 @@ def _terminal_lines(prompt: str = "you> ") -> Iterator[str]:
 
 def run(args: argparse.Namespace) -> int:
     assistant = load_assistant(args.checkpoint, args.tokenizer, args.temperature, args.top_p,
-                               args.repetition_penalty, args.max_new_tokens, tuple(args.tools), args.seed)
+                               args.repetition_penalty, args.max_new_tokens, tuple(args.tools), args.seed,
+                               args.prepack)
     print(f"mosslite chat: {args.checkpoint} ({assistant.model.config.name}, context "
           f"{assistant.model.config.block_size} tokens). {HELP}")
     chat_loop(assistant, _terminal_lines(), sys.stdout.write, sys.stdout.flush)
@@ -164,4 +169,6 @@ def register(subparsers) -> None:
     p.add_argument("--tools", nargs="*", default=[], choices=["Search", "Calculate", "Solve"],
                    help="tools the meta instruction enables (Search looks up the world in chat.json)")
     p.add_argument("--seed", type=int, default=None, help="makes sampling reproducible")
+    p.add_argument("--prepack", action="store_true", help="faster CPU decoding: the linear layers' weights stored "
+                   "once in oneDNN's layout (same numbers)")
     p.set_defaults(func=run)

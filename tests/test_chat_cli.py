@@ -4,6 +4,7 @@ command itself runs on piped stdin."""
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 from conftest import ByteTokenizer
@@ -14,6 +15,7 @@ from mosslite.chat import COMPACT_META, parse
 from mosslite.chat_cli import chat_loop, load_assistant
 from mosslite.config import get_config
 from mosslite.model import build_model
+from mosslite.prepack import PrepackedLinear, prepack_available
 
 TOK = ByteTokenizer()
 MODEL = build_model(get_config("toy", vocab_size=262, block_size=1024))  # never run: scripted streams answer
@@ -91,6 +93,19 @@ def test_load_assistant_reads_the_settings_saved_beside_the_weights(checkpoint, 
     assert "No result" not in assistant.toolbox.run_all('Search("home city")')  # the world's index is loaded
     with pytest.raises(FileNotFoundError, match="no tokenizer.json"):
         load_assistant(tmp_path)
+
+
+@pytest.mark.skipif(not prepack_available(), reason="this PyTorch build has no oneDNN linear kernels")
+def test_prepacked_assistant_answers_as_the_plain_one(checkpoint):
+    plain = load_assistant(checkpoint, seed=0, max_new_tokens=8)
+    fast = load_assistant(checkpoint, seed=0, max_new_tokens=8, prepack=True)
+    assert any(isinstance(m, PrepackedLinear) for m in fast.model.modules())
+    assert not any(isinstance(m, PrepackedLinear) for m in plain.model.modules())
+    answers = []
+    for assistant in (plain, fast):
+        assistant.sampling = replace(assistant.sampling, temperature=0.0)
+        answers.append(assistant.reply(assistant.new_conversation(), "Hi"))
+    assert answers[0] == answers[1] and answers[0].moss
 
 
 def test_the_command_chats_over_piped_stdin(checkpoint):

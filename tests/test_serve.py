@@ -250,6 +250,7 @@ def test_feedback_without_consent_is_refused(server):
 def test_serve_command_builds_the_service_from_its_flags(tmp_path):
     from mosslite.checkpoint import save_checkpoint
     from mosslite.cli import build_parser
+    from mosslite.prepack import PrepackedLinear, prepack_available
     from mosslite.quantize import QuantizedLinear
     from mosslite.serve import build_service
     from mosslite.tokenizer import train_tokenizer
@@ -270,3 +271,11 @@ def test_serve_command_builds_the_service_from_its_flags(tmp_path):
         service.close()
     with pytest.raises(ValueError, match="unknown tool"):
         build_service(build_parser().parse_args(argv[:5] + ["--tools", "Browse"]))
+    with pytest.raises(ValueError, match="--quantize and --prepack"):
+        build_service(build_parser().parse_args(argv + ["--prepack"]))
+    if prepack_available():
+        service = build_service(build_parser().parse_args(argv[:5] + ["--prepack"]))
+        try:
+            assert any(isinstance(m, PrepackedLinear) for m in service.engine.model.modules())
+        finally:
+            service.close()
