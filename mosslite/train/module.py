@@ -92,17 +92,21 @@ class PretrainModule(L.LightningModule):
         strategy = self._trainer.strategy if self._trainer is not None else None
         if isinstance(strategy, ModelParallelStrategy):
             shard(model, self.device_mesh["data_parallel"], bf16=cfg.precision == "bf16-mixed")
-        if cfg.meta_init:  # give the (sharded) parameters memory, then the model's own init, shard by shard
+        if cfg.meta_init:  # give the (sharded) parameters memory, then their first values, shard by shard
             model.to_empty(device=strategy.root_device if strategy else "cpu")
             if model.config.tie_embeddings:  # to_empty gives an unsharded model's head a new tensor of its own
                 model.lm_head.weight = model.tok_emb.weight
-            model.reset_parameters()
+            self.fill_weights(model)
         self.model = model
 
     def initial_model(self) -> Transformer:
         """The model before wrapping and sharding: fresh weights here; fine-tuning loads a checkpoint instead."""
         torch.manual_seed(self.config.seed)  # the same initial weights on every rank and at every world size
         return build_model(self.model_config, device="meta" if self.config.meta_init else None)
+
+    def fill_weights(self, model: Transformer) -> None:
+        """Give a model built on the meta device (and possibly sharded) its first values: here the model's own init."""
+        model.reset_parameters()
 
     def forward(self, idx: Tensor) -> Tensor:
         return self.model(idx)

@@ -24,9 +24,10 @@ from mosslite.checkpoint import load_checkpoint, save_checkpoint
 from mosslite.config import ModelConfig
 from mosslite.fileio import atomic_write
 from mosslite.lora import inject_lora, merge_lora, trainable_parameters
-from mosslite.model import Transformer
+from mosslite.model import Transformer, build_model
 from mosslite.scaling import training_flops_per_token
 from mosslite.train.callbacks import History, export_weights
+from mosslite.train.consolidate import load_into_shards
 from mosslite.train.module import PretrainModule
 from mosslite.train.run import fit
 from mosslite.train.sft_config import CHAT_SETTINGS, SFTConfig, TuneConfig
@@ -46,10 +47,15 @@ class SFTModule(PretrainModule):
     def initial_model(self) -> Transformer:
         cfg = self.config
         torch.manual_seed(cfg.seed)  # LoRA's A matrices and dropout: the same on every rank
+        if cfg.meta_init:  # FSDP: shapes only; fill_weights reads each rank's shard of the base
+            return build_model(self.model_config, device="meta")
         model = load_checkpoint(cfg.base)
         if cfg.finetune == "lora":
             inject_lora(model, cfg.lora_rank, cfg.lora_alpha, cfg.lora_dropout, tuple(cfg.lora_targets))
         return model
+
+    def fill_weights(self, model: Transformer) -> None:
+        load_into_shards(model, self.config.base)
 
     def training_step(self, batch: tuple[Tensor, Tensor, int], batch_idx: int) -> Tensor:
         x, y, step_tokens = batch

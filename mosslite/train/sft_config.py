@@ -24,7 +24,6 @@ class TuneConfig:
     world and chat format, what trains, optimisation, hardware and cadence. Each stage adds its own data keys."""
 
     config_kind: ClassVar[tuple[str, str]] = ("fine-tuning", "sft")  # for "no fine-tuning config at …" errors
-    meta_init: ClassVar[bool] = False  # fine-tuning starts from a checkpoint's weights, never from the meta device
     # what `base` should be and the command that makes one (for the missing-base error)
     base_made_by: ClassVar[str] = ("a pretraining run's final/ folder: `mosslite pretrain --config "
                                    "configs/pretrain/toy.yaml` writes runs/pretrain/toy/final")
@@ -76,6 +75,12 @@ class TuneConfig:
     ckpt_every: int = 500
     keep_checkpoints: int = 1
     progress_bar: bool = True
+
+    @property
+    def meta_init(self) -> bool:
+        """Under FSDP the model is built on the meta device, sharded, and each rank reads only its rows of the base
+        (`load_into_shards`): no process ever holds a whole copy of a 16B model's weights."""
+        return self.strategy == "fsdp"
 
     def __post_init__(self) -> None:
         """Check values that types alone cannot; raise ValueError naming the key and the fix."""
