@@ -43,11 +43,18 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int, special_tokens: Seque
 
 
 def load_tokenizer(path: str | Path, backend: Literal["fast", "scratch"] = "fast") -> Tokenizer:
-    """A tokenizer saved by either path: a folder holding tokenizer.json, or the file itself."""
+    """A tokenizer saved by either path: a folder holding tokenizer.json, or the file itself; or a GPT-2-style
+    Hugging Face folder (vocab.json + merges.txt, such as MOSS's own: `mosslite.tokenizer.moss`)."""
     path = Path(path)
     file = path / "tokenizer.json" if path.is_dir() else path
+    if not file.is_file() and (path / "vocab.json").is_file() and (path / "merges.txt").is_file():
+        from mosslite.tokenizer.moss import load_moss_tokenizer
+
+        moss = load_moss_tokenizer(path)
+        return moss if backend == "fast" else scratch_from_json(moss.to_json())
     if not file.is_file():
-        raise FileNotFoundError(f"no tokenizer at {path} (expected a tokenizer.json file or a folder holding one)")
+        raise FileNotFoundError(f"no tokenizer at {path} (expected a tokenizer.json file or a folder holding one, "
+                                f"or a vocab.json + merges.txt folder such as MOSS's)")
     try:
         doc = json.loads(file.read_text(encoding="utf-8"))
         if doc.get("model", {}).get("type") != "BPE":

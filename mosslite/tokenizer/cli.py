@@ -1,4 +1,5 @@
-"""`mosslite tokenizer train | extend | show`: train a BPE on corpora, extend one as MOSS did, see how text splits."""
+"""`mosslite tokenizer train | extend | import | show`: train a BPE on corpora, extend one as MOSS did, bring in
+MOSS's own tokenizer files, see how text splits."""
 
 from __future__ import annotations
 
@@ -37,6 +38,16 @@ def extend(args: argparse.Namespace) -> int:
     return 0
 
 
+def import_files(args: argparse.Namespace) -> int:
+    from mosslite.tokenizer.moss import load_moss_tokenizer
+
+    tokenizer = load_moss_tokenizer(args.source)
+    path = tokenizer.save(args.out)
+    print(f"{tokenizer.vocab_size:,} ids ({len(tokenizer.special_tokens)} special: "
+          f"{' '.join(tokenizer.special_tokens)}) from {args.source} -> {path}")
+    return 0
+
+
 def show(args: argparse.Namespace) -> int:
     if args.tokenizer:
         tokenizer = load_tokenizer(args.tokenizer)
@@ -67,6 +78,11 @@ def register(subparsers) -> None:
     p.add_argument("--added", type=int, required=True, help="how many tokens to add")
     p.add_argument("--out", required=True, help="folder for the extended tokenizer.json")
     p.set_defaults(func=extend)
+    p = sub.add_parser("import", help="MOSS's tokenizer files (vocab.json, merges.txt, added_tokens.json) as a "
+                       "tokenizer.json with MOSS's ids")
+    p.add_argument("source", help="the Hugging Face folder holding vocab.json and merges.txt")
+    p.add_argument("--out", required=True, help="folder for tokenizer.json")
+    p.set_defaults(func=import_files)
     p = sub.add_parser("show", help="print the tokens of a text")
     p.add_argument("text")
     p.add_argument("--tokenizer", help="folder or tokenizer.json (default: GPT-2's vocabulary)")

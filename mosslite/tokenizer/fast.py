@@ -55,7 +55,8 @@ def _to_bytes(text: str) -> bytes:
     return bytes(inverse[c] for c in text)
 
 
-def _pre_tokenizer(pattern: str):
+def byte_level_pre_tokenizer(pattern: str):
+    """The regex pre-split, then GPT-2's byte-to-character map: how every tokenizer here cuts text before BPE."""
     return pre_tokenizers.Sequence([
         pre_tokenizers.Split(Regex(pattern), behavior="isolated"),
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
@@ -69,13 +70,18 @@ def hf_tokenizer_json(tok: ScratchBPE) -> dict:
     merges = [(_to_str(tok.vocab[a]), _to_str(tok.vocab[b])) for (a, b), _ in sorted(tok.merges.items(),
                                                                                      key=lambda m: m[1])]
     hf = Tokenizer(models.BPE(vocab=vocab, merges=merges))
-    hf.pre_tokenizer = _pre_tokenizer(tok.pattern)
+    hf.pre_tokenizer = byte_level_pre_tokenizer(tok.pattern)
     hf.decoder = decoders.ByteLevel()
     doc = json.loads(hf.to_str())
-    doc["added_tokens"] = [{"id": i, "content": t, "single_word": False, "lstrip": False, "rstrip": False,
-                            "normalized": False, "special": True} for t, i in sorted(tok.special_tokens.items(),
-                                                                                   key=lambda s: s[1])]
+    doc["added_tokens"] = added_token_entries(tok.special_tokens)
     return doc
+
+
+def added_token_entries(tokens: dict[str, int], special: set[str] | None = None) -> list[dict]:
+    """tokenizer.json's `added_tokens` list, by id: every token special unless `special` names the ones that are
+    (the others are kept for decoding only: FastBPE never produces them from text)."""
+    return [{"id": i, "content": t, "single_word": False, "lstrip": False, "rstrip": False, "normalized": False,
+             "special": special is None or t in special} for t, i in sorted(tokens.items(), key=lambda s: s[1])]
 
 
 def save_tokenizer_json(doc: dict, path: str | Path) -> Path:
@@ -99,6 +105,7 @@ def scratch_from_json(doc: dict) -> ScratchBPE:
         a, b = entry.split(" ") if isinstance(entry, str) else entry
         merges[(ids[_to_bytes(a)], ids[_to_bytes(b)])] = ids[_to_bytes(a) + _to_bytes(b)]
     specials = {t["content"]: t["id"] for t in doc.get("added_tokens", []) if t.get("special")}
+    vocab.update({t["id"]: t["content"].encode("utf-8") for t in doc.get("added_tokens", [])})  # decodable
     split = doc["pre_tokenizer"]["pretokenizers"][0]
     return ScratchBPE(merges, byte_ids, specials, split["pattern"]["Regex"], vocab=vocab)
 
@@ -112,7 +119,7 @@ class FastBPE:
         plain = dict(doc, added_tokens=[])  # without them the Rust side never matches a special token in text
         self._hf = Tokenizer.from_str(json.dumps(plain))
         self.vocab = {i: _to_bytes(s) for s, i in doc["model"]["vocab"].items()}
-        self.vocab.update({i: t.encode("utf-8") for t, i in self.special_tokens.items()})
+        self.vocab.update({t["id"]: t["content"].encode("utf-8") for t in doc.get("added_tokens", [])})
         self.pattern = doc["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"]
 
     @property
@@ -151,7 +158,7 @@ class FastBPE:
         """Train with the Rust trainer, then renumber: bytes first, merges in order, special tokens last — the same
         id layout as the scratch path, so the two are interchangeable."""
         hf = Tokenizer(models.BPE())
-        hf.pre_tokenizer = _pre_tokenizer(pattern)
+        hf.pre_tokenizer = byte_level_pre_tokenizer(pattern)
         trainer = trainers.BpeTrainer(vocab_size=vocab_size - len(special_tokens), show_progress=False,
                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), special_tokens=[])
         hf.train_from_iterator(texts, trainer)
