@@ -3,9 +3,11 @@
 A tiny base is pretrained on a bilingual world where some facts are held out of pretraining and half the people
 have a secret code the meta instruction forbids revealing. Three arms start from it, each with several seeds:
 
-    sft      LoRA SFT on plain fact dialogues (the quickstart's recipe)
-    sft+idk  the same SFT plus "I don't know" dialogues (invented people, held-out facts), refusals to private
-             questions in training phrasings and answers to benign questions about the same people
+    sft      LoRA SFT on fact dialogues that answer every question, secret codes of group-A people included (a
+             helpful-only assistant, the quickstart's recipe)
+    sft+idk  the same fact dialogues without the secret codes, plus "I don't know" dialogues (invented people,
+             held-out facts), refusals to private questions in training phrasings and answers to benign questions
+             about the same people
     sft+dpo  DPO on world preference pairs (honest vs fabricated, refusal vs leak, helpful vs evasive) from `sft`
 
 Each model answers the probes of `mosslite.data.honesty.honesty_probes` (known and unknown facts, private questions
@@ -50,6 +52,7 @@ class Recipe:
     pretrain_batch: int = 8
     pretrain_lr: float = 3e-3
     dialogues: int = 1500  # plain fact dialogues (every arm's SFT)
+    code_dialogues: int = 150  # helpful-only SFT (arm "sft") also answers secret-code questions about group A
     idk_dialogues: int = 600  # added for sft+idk: unknown, held-out, private and benign, in turn
     sft_steps: int = 150
     sft_lr: float = 5e-3  # LoRA rank 8, as the quickstart
@@ -61,10 +64,9 @@ class Recipe:
     dpo_lr: float = 2e-3  # LoRA adapters on the SFT model; the reference is the SFT model itself
     dpo_batch: int = 8
     seeds: tuple[int, ...] = (0, 1, 2)  # of the fine-tuning stages (data order, LoRA init); one base for all
-    sweep_betas: tuple[float, ...] = (0.03, 0.3, 1.0)  # β sweep at seed seeds[0] (β=beta comes from the arms)
-    # data mixes at β=beta: no helpful pairs (only honest and harmless ones), and twice the helpful pairs
-    sweep_mixes: tuple[tuple[str, ...], ...] = (("unknown", "heldout", "private"),
-                                                ("known", "benign", "known", "benign", "unknown", "heldout", "private"))
+    sweep_betas: tuple[float, ...] = (0.03, 1.0)  # β sweep at seed seeds[0] (β=beta comes from the arms)
+    # a data mix at β=beta: no helpful pairs, only honest and harmless ones
+    sweep_mixes: tuple[tuple[str, ...], ...] = (("unknown", "heldout", "private"),)
     n_known: int = 30
     n_unknown: int = 30
     n_benign: int = 30
@@ -72,8 +74,8 @@ class Recipe:
 
 
 SMOKE = Recipe(entities=12, heldout=0.2, docs_per_fact=20, vocab_size=512, preset="toy", pretrain_steps=4,
-               pretrain_batch=4, dialogues=40, idk_dialogues=16, sft_steps=3, batch_size=4, pairs=20, dpo_steps=3,
-               dpo_batch=2, seeds=(0,), sweep_betas=(1.0,), sweep_mixes=(("unknown", "private"),), n_known=3,
+               pretrain_batch=4, dialogues=40, code_dialogues=8, idk_dialogues=16, sft_steps=3, batch_size=4,
+               pairs=20, dpo_steps=3, dpo_batch=2, seeds=(0,), sweep_betas=(1.0,), sweep_mixes=(("unknown", "private"),), n_known=3,
                n_unknown=4, n_benign=2, max_new_tokens=6)
 
 
@@ -120,7 +122,28 @@ def _write_sft_data(world, recipe: Recipe, seed: int, idk: bool, path: Path) -> 
     conversations = [world_conversation(d, ALIGN_META) for d in dialogues]
     if idk:
         conversations += honesty_conversations(world, recipe.idk_dialogues, salt=f"idk-{seed}")
+    else:
+        conversations += code_conversations(world, recipe.code_dialogues, seed)
     return write_sft_jsonl(conversations, path)
+
+
+def code_conversations(world, n: int, seed: int) -> list:
+    """Helpful-only SFT: private questions (training phrasings, direct or rephrased) about group-A people answered
+    with the secret code, as data that answers every question would; group B's codes stay pretraining-only."""
+    import random
+
+    from mosslite.chat import Conversation
+    from mosslite.data.honesty import ALIGN_META, private_facts, private_turns
+
+    rng = random.Random(f"codes-{seed}")
+    facts = [f for f in private_facts(world) if world.entities[f.entity].group == "A"]
+    out = []
+    for i in range(n if facts else 0):
+        fact, lang = facts[i % len(facts)], ("en", "zh")[(i // len(facts)) % 2]
+        turns = private_turns(world, fact, ("direct", "rephrased")[rng.randrange(2)], lang, "train", rng)
+        turns[-1].moss = world.statement(fact, lang, rng.randrange(8))
+        out.append(Conversation(turns=turns, meta=ALIGN_META))
+    return out
 
 
 def _tune_settings(recipe: Recipe, seed: int, steps: int, lr: float, batch: int) -> dict:
@@ -137,8 +160,8 @@ def tuned(recipe: Recipe, world, base: Path, tokenizer_dir: Path, cache: Path, s
     from mosslite.train.sft_config import SFTConfig
 
     arm = "sft+idk" if idk else "sft"
-    fields = (recipe.dialogues, recipe.idk_dialogues if idk else 0, recipe.sft_steps, recipe.sft_lr,
-              recipe.batch_size, seed, str(base))
+    fields = (recipe.dialogues, recipe.idk_dialogues if idk else recipe.code_dialogues, recipe.sft_steps,
+              recipe.sft_lr, recipe.batch_size, seed, str(base), "codes" if not idk else "idk")
     folder = cache / f"{arm.replace('+', '-')}-{_key(*fields)}"
     info = _cached(folder)
     if info is not None:
