@@ -99,17 +99,27 @@ def _cached(folder: Path) -> dict | None:
     return json.loads(done.read_text()) if done.is_file() else None
 
 
+BASE_FIELDS = ("entities", "heldout", "private", "docs_per_fact", "zh_share", "vocab_size", "preset", "block_size",
+               "pretrain_steps", "pretrain_batch", "pretrain_lr")
+
+
 def pretrained_base(recipe: Recipe, world, cache: Path, say=print) -> tuple[Path, Path, dict]:
     """(checkpoint, tokenizer, info): the tool-use experiment's base recipe (`experiments.tools.pretrained_base`) on
-    this world, kept in a cache folder named after the world's knobs."""
+    this world, in a cache folder named after this recipe's base fields; a base already there is reused whatever
+    key the tool-use experiment gives it today."""
     from mosslite.experiments import tools
 
+    folder = cache / f"world-{_key(*[getattr(recipe, f) for f in BASE_FIELDS])}"
+    for done in sorted(folder.glob("base-*/done.json")):
+        info = json.loads(done.read_text())
+        say(f"[pretrain] reusing the base in {done.parent} (trained in {info['wall_s']:.0f} s)")
+        return done.parent / "final", done.parent / "tokenizer", info
     base_recipe = tools.Recipe(entities=recipe.entities, heldout=recipe.heldout, docs_per_fact=recipe.docs_per_fact,
                                zh_share=recipe.zh_share, vocab_size=recipe.vocab_size, preset=recipe.preset,
                                block_size=recipe.block_size, pretrain_context=recipe.block_size,
                                pretrain_steps=recipe.pretrain_steps, pretrain_batch=recipe.pretrain_batch,
                                pretrain_lr=recipe.pretrain_lr, kinds=("fact",), seed=0)
-    return tools.pretrained_base(base_recipe, world, cache / f"world-{_key(world_settings(recipe))}", say)
+    return tools.pretrained_base(base_recipe, world, folder, say)
 
 
 def _write_sft_data(world, recipe: Recipe, seed: int, idk: bool, path: Path) -> int:
