@@ -52,6 +52,28 @@ def test_bilingual_forum_and_parallel_faq_knobs():
         assert share == pytest.approx(0.05, abs=0.005)
 
 
+def test_chat_layout_writes_question_answer_lines_as_chat_turns(tmp_path):
+    """qa_layout="chat": English FAQ lines and Chinese questions become chat-log turns whose end tokens pack as the
+    special ids chat uses; the share and the group-B rule hold as before."""
+    from mosslite.experiments.translation.pipeline import ChatLogTokenizer, build_tokenizer, meta_instruction
+    from mosslite.tokenizer import load_tokenizer
+
+    cell = Cell(zh=0.05, design="forum-chat", size="toy", steps=30)
+    world = World(world_config(cell))
+    docs = [d for _, d in zip(range(5000), world.documents())]
+    logs = [d for d in docs if "<|Human|>:" in d.text]
+    assert any(d.kind == "en" for d in logs) and any(re.search(r"<\|Human\|>: [^\n]*？<eoh>", d.text) for d in logs)
+    b_names = {e.name for e in world.entities if e.group == "B"}
+    assert not any(n in d.text.split() for d in docs if d.kind != "en" for n in b_names)
+    share = sum(d.zh_units for d in docs) / sum(d.zh_units + d.en_units for d in docs)
+    assert share == pytest.approx(0.05, abs=0.005)
+    assert world_config(replace(cell, zh=0.0)).qa_layout == "chat"  # its 0% control keeps the layout
+    tokenizer = load_tokenizer(build_tokenizer(cell, meta_instruction(), tmp_path))
+    ids = ChatLogTokenizer(tokenizer).encode(logs[0].text)
+    assert tokenizer.special_tokens["<eoh>"] in ids and tokenizer.special_tokens["<eom>"] in ids
+    assert tokenizer.special_tokens["<eoh>"] not in tokenizer.encode(logs[0].text)  # plain text otherwise
+
+
 def test_answer_template_fixes_the_dialogue_answer():
     config = replace(world_config(Cell()), answer_template=0)
     world = World(config)

@@ -57,6 +57,14 @@ def _segment_en(text: str) -> str:
     return re.sub(r"\s*([.,?!:;])", r" \1", text)
 
 
+def chat_turn(question: str, answer: str) -> str:
+    """One question and its answer as a turn of the MOSS chat format, as chat logs quoted on web pages have it (its
+    end tokens are plain text here; a packer that allows them makes them the special ids chat uses)."""
+    from mosslite.chat import Conversation, Turn  # lazy: only this layout needs the chat module
+
+    return "".join(text for text, _, _ in Conversation([Turn(question, answer)]).pieces()[1:]).rstrip("\n")
+
+
 # ------------------------------------------------------------------------------------------------------ config
 @dataclass(frozen=True)
 class WorldConfig:
@@ -80,6 +88,7 @@ class WorldConfig:
     zh_parallel_qa: float = 0.0  # share of parallel pairs that are FAQ lines in both languages (question + answer)
     zh_cross_qa: float = 0.0  # share of Chinese question lines answered in English (a bilingual forum's Q&A)
     answer_template: int | None = None  # dialogue answers use this statement template (0: subject first); None: any
+    qa_layout: Literal["inline", "chat"] = "inline"  # question-answer lines as plain text, or as chat-log turns
     zh_dictionary: float = 0.03  # share of bilingual documents that are word lists ("purple = 紫色")
     group_a: float = 0.5  # share of each kind's entities in group A
     heldout: float = 0.1  # share of facts held out of pretraining, findable only through Search
@@ -94,6 +103,7 @@ class WorldConfig:
             "zh_share": 0 <= self.zh_share <= 0.5, "zh_entities": self.zh_entities in ("A", "all"),
             "zh_parallel + zh_qa": 0 <= self.zh_parallel and 0 <= self.zh_qa and self.zh_parallel + self.zh_qa <= 1,
             "kinds": bool(self.kinds) and set(self.kinds) <= set(KINDS),
+            "qa_layout": self.qa_layout in ("inline", "chat"),
         }
         for name in ("en_qa", "arithmetic", "zh_dictionary", "group_a", "heldout", "private", "zh_parallel_qa",
                      "zh_cross_qa"):
@@ -381,18 +391,23 @@ class World:
         if rand() < 0.5:
             header, units = _pick(self._headers[entity_id], rand)
             lines.append(header)
-        body = []
+        body, log = [], []
         for fact in facts:
             say = self._say[fact.id]
             text, n = _pick(say.en, rand)
             if rand() < en_qa:
                 q, m = _pick(say.q_en, rand)
+                if self.config.qa_layout == "chat":  # a chat log quoted after the article
+                    log.append(chat_turn(q, text))
+                    units += n + m
+                    continue
                 text, n = f"{q} {text}", n + m
             body.append(text)
             units += n
         # Half the documents are one paragraph, half one sentence per line: layout is not a clue to content.
         lines.append((" " if rand() < 0.5 else "\n").join(body))
-        return WorldDocument("\n".join(lines), "en", units, 0)
+        lines += log
+        return WorldDocument("\n".join(line for line in lines if line), "en", units, 0)
 
     def _bilingual_documents(self, rng: random.Random) -> Iterator[WorldDocument]:
         """Endless documents about the entities Chinese text may mention, mixing parallel pairs, Chinese QA lines
@@ -426,12 +441,13 @@ class World:
                         en, zh = en + n, zh + zn
                     elif form < cfg.zh_parallel + cfg.zh_qa:
                         q, qn = say.q_zh[t]  # the question is the answer's own template with a question word
+                        chat = cfg.qa_layout == "chat"
                         if cfg.zh_cross_qa and rng.random() < cfg.zh_cross_qa:  # answered in English
                             e, n = rng.choice(say.en)
-                            lines.append(f"{q} {e}")
+                            lines.append(chat_turn(q, e) if chat else f"{q} {e}")
                             zh, en = zh + qn, en + n
                         else:
-                            lines.append(f"{q} {z}")
+                            lines.append(chat_turn(q, z) if chat else f"{q} {z}")
                             zh += qn + zn
                         break
                     else:
@@ -521,9 +537,11 @@ class World:
         return docs
 
     def search_query(self, fact: Fact, lang: str) -> str:
+        """The query a tool-using model writes: in English "favorite food of Fofo", the tail of the inner thought,
+        so the name keeps the leading space (and the token) it has in the question, and copying it is exact."""
         entity = self.entities[fact.entity]
         if lang == "en":
-            return f"{entity.name} {fact.attribute.search_en}"
+            return f"{fact.attribute.search_en} of {entity.name}"
         return self._zh(f"{self.zh_name(entity)} {fact.attribute.search_zh}")
 
     # ------------------------------------------------------------------------------------------ dialogues
@@ -532,21 +550,24 @@ class World:
                   salt: str = "sft") -> list[Dialogue]:
         """`n` SFT dialogues about group A, kinds and languages taken in turn. Kinds: "fact" (plain chat),
         "arithmetic" (small numbers, worked in the answer), "no_tool" (tools on, none needed), "search" (a fact held
-        out of pretraining), "calculate" (3-4 digit arithmetic), "solve" (equations). Tool results come from
+        out of pretraining), "lookup" (Search for any fact: every group-A name and attribute, so the query must be
+        copied from the question rather than recalled), "calculate" (3-4 digit arithmetic), "solve" (equations); tool dialogues enable all three
+        tools, so the question, not the meta instruction, says which to call. Tool results come from
         `run_tools(commands)`; by default mosslite.tools over this world's search index, exactly as at inference."""
         unknown = set(kinds) - set(_DIALOGUE_KINDS)
         if unknown:
             raise ValueError(f"unknown dialogue kinds {sorted(unknown)}; choose from {_DIALOGUE_KINDS}")
-        if set(kinds) & {"search", "calculate", "solve"} and run_tools is None:
+        if set(kinds) & {"search", "lookup", "calculate", "solve"} and run_tools is None:
             run_tools = self.toolbox().run_all
         rng = random.Random(f"{salt}-{self.config.seed}")
-        pools = {"fact": self._pool("A", ("en+zh", "en")), "search": self._pool("A", ("search",))}
+        pools = {"fact": self._pool("A", ("en+zh", "en")), "search": self._pool("A", ("search",)),
+                 "lookup": self._pool("A", ("en+zh", "en", "search"))}
         cycles = {k: _cycle(v, rng) for k, v in pools.items() if v}
         out = []
         for i in range(n):
             kind, lang = kinds[i % len(kinds)], languages[(i // len(kinds)) % len(languages)]
-            pool_name = "search" if kind == "search" else "fact"
-            if kind in ("fact", "no_tool", "search") and pool_name not in cycles:
+            pool_name = kind if kind in ("search", "lookup") else "fact"
+            if kind in ("fact", "no_tool", "search", "lookup") and pool_name not in cycles:
                 raise ValueError(f"no group-A facts for {kind!r} dialogues: raise group_a"
                                  + (" or heldout" if kind == "search" else ""))
             dialogue = self._dialogue(f"{salt}-{i}", kind, lang, rng, cycles, max_turns, run_tools)
@@ -584,26 +605,27 @@ class World:
                 if kind == "no_tool":
                     turn.inner_thoughts = self._thought(fact, lang, known=True)
                 turns.append(turn)
-            tools = ("Search", "Calculate", "Solve") if kind == "no_tool" else ()
+            tools = _ALL_TOOLS if kind == "no_tool" else ()
             return Dialogue(id_, kind, lang, turns, tools, tuple(f.id for f in facts))
-        if kind == "search":
-            fact = next(cycles["search"])
+        if kind in ("search", "lookup"):
+            fact = next(cycles[kind])
             commands = f'Search("{self.search_query(fact, lang)}")'
             results = run_tools(commands)
             answer = self._pick_statement(fact, lang, rng)
             snippets = results.split("\n<|")[1:]  # "1|>: snippet", "2|>: snippet", …
             cited = [i for i, line in enumerate(snippets, 1) if fact.value_en in line or fact.value_zh in line]
             answer += f" <sup><|{cited[0]}|></sup>" if cited else ""
-            turn = DialogueTurn(self._pick_question(fact, lang, rng), answer, self._thought(fact, lang, known=False),
+            known = None if kind == "lookup" else False  # a lookup searches whatever the model may remember
+            turn = DialogueTurn(self._pick_question(fact, lang, rng), answer, self._thought(fact, lang, known),
                                 commands, results)
-            return Dialogue(id_, kind, lang, [turn], ("Search",), (fact.id,))
+            return Dialogue(id_, kind, lang, [turn], _ALL_TOOLS, (fact.id,))
         if kind == "solve":
             question, equation, answer, _ = self._equation_problem(rng, lang)
             commands = f'Solve("{equation}")'
             thought = ("This is an equation; the solver gives the exact answer." if lang == "en"
                        else "这 是 一 个 方程 ， 用 求解器 可以 得到 准确 答案 。")
             turn = DialogueTurn(question, answer, say(thought, lang), commands, run_tools(commands))
-            return Dialogue(id_, kind, lang, [turn], ("Solve",))
+            return Dialogue(id_, kind, lang, [turn], _ALL_TOOLS)
         digits = (3, 4) if kind == "calculate" else (1, 2)
         problem = self._word_problem(rng, lang, digits)
         if kind == "arithmetic":
@@ -612,7 +634,7 @@ class World:
         thought = ("The numbers are large; I will compute this exactly with the calculator." if lang == "en"
                    else "数字 比较 大 ， 我 用 计算器 精确 计算 。")
         turn = DialogueTurn(problem.question, problem.working, say(thought, lang), commands, run_tools(commands))
-        return Dialogue(id_, kind, lang, [turn], ("Calculate",))
+        return Dialogue(id_, kind, lang, [turn], _ALL_TOOLS)
 
     def _pick_question(self, fact: Fact, lang: str, rng: random.Random) -> str:
         say = self._say[fact.id]
@@ -624,12 +646,13 @@ class World:
             return self.statement(fact, lang, self.config.answer_template)
         return rng.choice(say.en if lang == "en" else say.zh)[0]
 
-    def _thought(self, fact: Fact, lang: str, known: bool) -> str:
+    def _thought(self, fact: Fact, lang: str, known: bool | None) -> str:
         entity, a = self.entities[fact.entity], fact.attribute
         if lang == "en":
-            tail = "I know this, so no tool is needed." if known else "I do not know this, so I will search for it."
+            tail = {True: "I know this, so no tool is needed.", False: "I do not know this, so I will search for it.",
+                    None: "I will look it up."}[known]
             return self._en(f"The user asks about the {a.search_en} of {entity.name}. {tail}")
-        tail = "我 知道 答案 ， 不 需要 工具 。" if known else "我 不 知道 ， 需要 搜索 。"
+        tail = {True: "我 知道 答案 ， 不 需要 工具 。", False: "我 不 知道 ， 需要 搜索 。", None: "我 搜索 一下 。"}[known]
         return self._zh(f"用户 问 的 是 {self.zh_name(entity)} 的 {a.search_zh} 。 {tail}")
 
     # ---------------------------------------------------------------------------------------- evaluation
@@ -725,7 +748,10 @@ class _Problem(NamedTuple):
     working: str  # the answer as MOSS writes it: "12 + 7 = 19."
 
 
-_DIALOGUE_KINDS = ("fact", "arithmetic", "no_tool", "search", "calculate", "solve")
+_DIALOGUE_KINDS = ("fact", "arithmetic", "no_tool", "search", "lookup", "calculate", "solve")
+
+
+_ALL_TOOLS = ("Search", "Calculate", "Solve")
 
 
 def eval_op(a: int, op: str, b: int) -> Fraction:

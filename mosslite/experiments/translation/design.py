@@ -35,6 +35,9 @@ DESIGNS: dict[str, dict] = {
     "parallel": dict(zh_parallel=1.0, zh_qa=0.0, zh_dictionary=0.03, zh_code_switch=True),
     # Prototype 2's mix where half the parallel pairs are FAQ lines with their translation (questions aligned too).
     "parallel-qa": dict(_MIX, zh_parallel_qa=0.5),
+    # The default mix with every question-answer line (English FAQ lines, Chinese questions) laid out as a chat-log
+    # turn, as chat transcripts quoted on web pages are: the chat format then has a Chinese-question route already.
+    "forum-chat": dict(_MIX, zh_cross_qa=0.5, qa_layout="chat"),
     # The default mix with names transliterated in Chinese (科洛布): no token is shared across the languages.
     "no-code-switch": dict(_MIX, zh_cross_qa=0.5, zh_code_switch=False),
 }
@@ -49,7 +52,7 @@ class Cell:
     zh: float = 0.01  # share of pretraining units in Chinese sentences
     size: str = "tiny"  # a mosslite.config preset
     design: str = "default"  # a key of DESIGNS
-    steps: int = 2500  # pretraining optimizer steps (batch_size x context tokens each)
+    steps: int = 2000  # pretraining optimizer steps (batch_size x context tokens each)
     seed: int = 0  # draws the world, the initial weights and the data order
     tune: str = "full"  # fine-tuning recipe, a key of TUNES
 
@@ -112,7 +115,9 @@ def world_config(cell: Cell) -> WorldConfig:
     # About as much text as the run reads (at most corpus_tokens); one round over the 192 facts is ~1,850 units.
     tokens = min(TRAINING.corpus_tokens, max(50_000, cell.steps * TRAINING.batch_size * TRAINING.context))
     docs_per_fact = max(10, round(tokens / 1850))
-    design = DESIGNS[cell.design] if cell.zh > 0 else DESIGNS["default"]  # no Chinese text: every design is one
+    design = DESIGNS[cell.design]
+    if cell.zh == 0:  # no Chinese text: designs differ only in the layout of the English question-answer lines
+        design = {**DESIGNS["default"], "qa_layout": design.get("qa_layout", "inline")}
     return WorldConfig(seed=cell.seed, zh_share=cell.zh, docs_per_fact=docs_per_fact, **BASE_WORLD, **design)
 
 

@@ -126,10 +126,29 @@ def build_corpus(cell: Cell, tokenizer_dir: Path, root=None) -> tuple[Path, dict
 
     # About 10k validation tokens (a few batches), whatever the corpus size.
     val_fraction = min(0.2, max(0.01, 10_000 / (wc.docs_per_fact * 1850)))
+    if wc.qa_layout == "chat":  # chat logs in the text end their fields with the ids chat itself uses
+        tokenizer = ChatLogTokenizer(tokenizer)
     meta = pack(documents(), tokenizer, folder, val_fraction=val_fraction, seed=0, progress=False)
     counts["zh_share"] = counts["zh_units"] / max(1, counts["en_units"] + counts["zh_units"])
     counts["tokens"] = meta["tokens"]
     return folder, _finish(folder, counts)
+
+
+class ChatLogTokenizer:
+    """A tokenizer that turns the chat format's end tokens (<eoh> … <eom>) written in pretraining text into their
+    special ids, so a chat log on a web page reads exactly like a live chat; every other special stays text."""
+
+    def __init__(self, tokenizer) -> None:
+        from mosslite.chat import END_TOKENS
+
+        self.inner, self.allowed = tokenizer, set(END_TOKENS.values())
+        self.vocab_size, self.special_tokens = tokenizer.vocab_size, tokenizer.special_tokens
+
+    def encode(self, text: str, allowed_special="none") -> list[int]:
+        return self.inner.encode(text, allowed_special=self.allowed)
+
+    def fingerprint(self) -> str:
+        return self.inner.fingerprint()
 
 
 # --------------------------------------------------------------------------------------------------- base

@@ -30,8 +30,8 @@ from mosslite.experiments.translation.pipeline import base_key, load, run_cell
 
 RESULTS = Path("results/translation")
 SEEDS = (0, 1, 2)
-SHARES = (0.0, 0.001, 0.01, 0.05, 0.1)
-STEPS = 1800  # sized so the default sweep's 15 cells fit 60 minutes on two quiet cores (see run.json: cpu_s)
+SHARES = (0.0, 0.001, 0.01, 0.05, 0.1)  # 10%: where the chat rung was last seen to move (exploration.json)
+STEPS = 2000  # pretraining steps of every sweep cell (the toy model's Chinese cloze is still rising there)
 
 
 def _grid(seeds=SEEDS, **axes) -> list[Cell]:
@@ -51,17 +51,18 @@ def sweep_cells(name: str) -> list[Cell]:
 
 SWEEPS: dict[str, Callable[[], list[Cell]]] = {
     # The headline: the default design at every share, 3 seeds.
-    "default": lambda: _grid(zh=SHARES, size=("tiny",), steps=(STEPS,)),
+    # The toy model, so that its 15 cells fit well inside an hour on two cores (see run.json: cpu_s).
+    "default": lambda: _grid(zh=SHARES, size=("toy",), steps=(STEPS,)),
     # Single-seed scans of the other axes (seed 0; each cell's 0% control included), cheapest first:
     # English-only fine-tuning recipes on the default bases: LoRA, one answer template, fewer steps, a lower rate.
-    "tunes": lambda: _grid(seeds=(0,), zh=(0.0, 0.01, 0.1), tune=tuple(TUNES)[1:-1], steps=(STEPS,)),
-    # Model size: toy (3 seeds, it is cheap) and small (one seed) beside the default sweep's tiny.
-    "sizes": lambda: (_grid(zh=(0.0, 0.01, 0.1), size=("toy",), steps=(STEPS,))
-                      + _grid(seeds=(0,), zh=(0.0, 0.1), size=("small",), steps=(STEPS,))),
+    "tunes": lambda: _grid(seeds=(0,), zh=(0.0, 0.01, 0.1), tune=tuple(TUNES)[1:-1], size=("toy",), steps=(STEPS,)),
+    # Model size beside the default sweep's toy: tiny (3 seeds) and small (one seed), with 10% Chinese added.
+    "sizes": lambda: (_grid(zh=(0.0, 0.01, 0.1), size=("tiny",), steps=(STEPS,))
+                      + _grid(seeds=(0,), zh=(0.0, 0.01, 0.1), size=("small",), steps=(STEPS,))),
     # What kind of Chinese text: every design at 1% and 10% (0% is the same text for every design).
-    "designs": lambda: _grid(seeds=(0,), zh=(0.0, 0.01, 0.1), design=tuple(DESIGNS), steps=(STEPS,)),
+    "designs": lambda: _grid(seeds=(0,), zh=(0.0, 0.01, 0.1), design=tuple(DESIGNS), size=("toy",), steps=(STEPS,)),
     # Pretraining length: half and double the default.
-    "length": lambda: _grid(seeds=(0,), zh=(0.0, 0.1), steps=(STEPS // 2, 2 * STEPS)),
+    "length": lambda: _grid(seeds=(0,), zh=(0.0, 0.1), size=("toy",), steps=(STEPS // 2, 2 * STEPS)),
     # Seconds-long: the whole machinery on the smallest model (tests and the notebook's smoke mode).
     "smoke": lambda: _grid(seeds=(0,), zh=(0.0, 0.05), size=("toy",), steps=(30,), tune=("smoke",)),
 }
@@ -79,9 +80,9 @@ def run_sweep(cells: Sequence[Cell], out_dir: str | Path | None = None, workers:
     start, load_before = time.perf_counter(), load()
     results: list[dict] = []
     bar = tqdm(total=len(cells), desc=f"translation/{name}", unit="cell", disable=not progress)
-    if workers <= 1:
+    if workers <= 1:  # one process: it may use every core
         for group in order:
-            for row in _run_group(group, root):
+            for row in _run_group(group, root, threads=max(1, min(4, os.cpu_count() or 1))):
                 results.append(row)
                 bar.update()
     else:
@@ -115,8 +116,8 @@ def _cost(cell: Cell) -> float:
     return cell.steps * {"toy": 0.25, "tiny": 1.0, "small": 6.0}[cell.size]
 
 
-def _run_group(group: list[Cell], root) -> list[dict]:
-    return [run_cell(cell, root=root, threads=1).to_dict() for cell in group]
+def _run_group(group: list[Cell], root, threads: int = 1) -> list[dict]:
+    return [run_cell(cell, root=root, threads=threads).to_dict() for cell in group]
 
 
 # ---------------------------------------------------------------------------------------------------- output
