@@ -19,7 +19,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from mosslite.chat import END_TOKENS, IGNORE_INDEX, Policy, encode_pieces, fit_to_context
 from mosslite.checkpoint import load_checkpoint
@@ -37,7 +37,7 @@ from mosslite.train.callbacks import History, log_metrics
 from mosslite.train.data import _CountFrom  # micro-step indices without end: max_steps ends the run
 from mosslite.train.run import fit
 from mosslite.train.sft import ExportFinal, SFTModule, base_model_config, checked_base
-from mosslite.train.sft_data import Example, collate
+from mosslite.train.sft_data import Example, SeededBatches, collate, even_batches
 
 
 # ------------------------------------------------------------------------------------------------------- the loss
@@ -163,27 +163,16 @@ def load_pairs(config: AlignConfig, report: PairReport | None = None) -> list[tu
     return out
 
 
-class PairBatches(Dataset):
-    """Item i: this rank's pairs of micro-batch i, a function of (seed, i) alone (seeded permutation per epoch), so
-    a resumed run sees the same batches."""
+class PairBatches(SeededBatches):
+    """SFT's seeded micro-batches (`SeededBatches`) of pairs: a resumed run sees the same batches."""
 
     def __init__(self, pairs: Sequence[PairExample], batch_size: int, seed: int, rank: int, world: int,
                  pad_id: int) -> None:
-        self.pairs, self.batch_size, self.seed, self.rank, self.world, self.pad_id = (
-            pairs, batch_size, seed, rank, world, pad_id)
-        self._perm: tuple[int, list[int]] = (-1, [])
-
-    def _order(self, epoch: int) -> list[int]:
-        if self._perm[0] != epoch:
-            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._perm = (epoch, torch.randperm(len(self.pairs), generator=generator).tolist())
-        return self._perm[1]
+        super().__init__(pairs, batch_size, seed, rank, world)
+        self.pad_id = pad_id
 
     def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
-        n, size = len(self.pairs), self.batch_size * self.world
-        start = i * size + self.rank * self.batch_size
-        rows = [self.pairs[self._order(p // n)[p % n]] for p in range(start, start + self.batch_size)]
-        return collate_pairs(rows, self.pad_id)
+        return collate_pairs(self.rows(i), self.pad_id)
 
 
 class PreferenceDataModule(L.LightningDataModule):
@@ -222,13 +211,8 @@ class PreferenceDataModule(L.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader:
         cfg, trainer = self.config, self.trainer
-        per_rank = min(cfg.batch_size, len(self.val_pairs) // trainer.world_size)  # equal batches on every rank
-        size, batches = per_rank * trainer.world_size, []
-        for start in range(0, len(self.val_pairs) - size + 1, size) if per_rank else ():
-            batches.append(collate_pairs(self.val_pairs[start + trainer.global_rank * per_rank:][:per_rank],
-                                         self.pad_id))
-            if len(batches) == cfg.val_batches:
-                break
+        batches = even_batches(self.val_pairs, cfg.batch_size, cfg.val_batches, trainer.global_rank,
+                               trainer.world_size, lambda rows: collate_pairs(rows, self.pad_id))
         return DataLoader(batches, batch_size=None)
 
 

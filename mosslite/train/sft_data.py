@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import lightning as L
@@ -144,36 +144,58 @@ def collate(examples: Sequence[Example], pad_id: int, length: int | None = None)
     return x, y
 
 
-class SFTBatches(Dataset):
-    """Item i: this rank's rows of micro-batch i, a function of (seed, i) alone: epochs are seeded permutations of
-    the examples, so a resumed run and a run on more processes see exactly the same global batches.
+class SeededBatches(Dataset):
+    """Micro-batch i of an endless stream of `items`, a function of (seed, i) alone: epochs are seeded permutations,
+    so a resumed run and a run on more processes see exactly the same global batches. `rows(i)` is this rank's share
+    of micro-batch i; SFT's and DPO's batches collate it their own way."""
 
-    Items are (x, y, tokens): `tokens` counts the trained tokens of the whole optimizer step (every rank, every
-    accumulated micro-batch), so the loss can be a mean over exactly those tokens however the step is split up.
-    """
-
-    def __init__(self, examples: Sequence[Example], batch_size: int, seed: int, rank: int, world: int,
-                 pad_id: int, grad_accum: int = 1) -> None:
-        self.examples, self.batch_size, self.seed = examples, batch_size, seed
-        self.rank, self.world, self.pad_id, self.grad_accum = rank, world, pad_id, grad_accum
-        self.trained = [sum(label != IGNORE_INDEX for label in e.labels[1:]) for e in examples]
+    def __init__(self, items: Sequence, batch_size: int, seed: int, rank: int, world: int) -> None:
+        self.items, self.batch_size, self.seed, self.rank, self.world = items, batch_size, seed, rank, world
         self._perm: tuple[int, list[int]] = (-1, [])
 
     def _order(self, epoch: int) -> list[int]:
         if self._perm[0] != epoch:
             generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._perm = (epoch, torch.randperm(len(self.examples), generator=generator).tolist())
+            self._perm = (epoch, torch.randperm(len(self.items), generator=generator).tolist())
         return self._perm[1]
 
     def _index(self, position: int) -> int:
-        """The example at `position` of the run's endless stream of examples."""
-        n = len(self.examples)
+        """The item at `position` of the run's endless stream of items."""
+        n = len(self.items)
         return self._order(position // n)[position % n]
 
+    def rows(self, i: int) -> list:
+        start = i * self.batch_size * self.world + self.rank * self.batch_size
+        return [self.items[self._index(p)] for p in range(start, start + self.batch_size)]
+
+
+def even_batches(items: Sequence, batch_size: int, max_batches: int, rank: int, world: int,
+                 collate_rows: Callable[[list], tuple]) -> list[tuple]:
+    """Validation batches: every rank gets the same number of equal batches (smaller than batch_size when the
+    validation data is short), at most `max_batches`, each collated by `collate_rows`."""
+    per_rank = min(batch_size, len(items) // world)
+    size, batches = per_rank * world, []
+    for start in range(0, len(items) - size + 1, size) if per_rank else ():
+        batches.append(collate_rows(list(items[start + rank * per_rank:][:per_rank])))
+        if len(batches) == max_batches:
+            break
+    return batches
+
+
+class SFTBatches(SeededBatches):
+    """`SeededBatches` of examples as (x, y, tokens): `tokens` counts the trained tokens of the whole optimizer step
+    (every rank, every accumulated micro-batch), so the loss can be a mean over exactly those tokens however the
+    step is split up."""
+
+    def __init__(self, examples: Sequence[Example], batch_size: int, seed: int, rank: int, world: int,
+                 pad_id: int, grad_accum: int = 1) -> None:
+        super().__init__(examples, batch_size, seed, rank, world)
+        self.examples, self.pad_id, self.grad_accum = examples, pad_id, grad_accum
+        self.trained = [sum(label != IGNORE_INDEX for label in e.labels[1:]) for e in examples]
+
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        x, y = collate(self.rows(i), self.pad_id)
         size = self.batch_size * self.world
-        start = i * size + self.rank * self.batch_size
-        x, y = collate([self.examples[self._index(p)] for p in range(start, start + self.batch_size)], self.pad_id)
         first = i // self.grad_accum * self.grad_accum * size  # the optimizer step's first position
         tokens = sum(self.trained[self._index(p)] for p in range(first, first + self.grad_accum * size))
         return x, y, tokens
@@ -212,13 +234,6 @@ class SFTDataModule(L.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader:
         cfg, trainer = self.config, self.trainer
-        # Every rank gets the same number of equal batches (smaller than batch_size when validation data is short).
-        per_rank = min(cfg.batch_size, len(self.val_examples) // trainer.world_size)
-        size = per_rank * trainer.world_size
-        batches = []
-        for start in range(0, len(self.val_examples) - size + 1, size) if per_rank else ():
-            rows = self.val_examples[start + trainer.global_rank * per_rank:][:per_rank]
-            batches.append(collate(rows, self.pad_id))
-            if len(batches) == cfg.val_batches:
-                break
+        batches = even_batches(self.val_examples, cfg.batch_size, cfg.val_batches, trainer.global_rank,
+                               trainer.world_size, lambda rows: collate(rows, self.pad_id))
         return DataLoader(batches, batch_size=None)
