@@ -58,7 +58,7 @@ def test_chat_layout_writes_question_answer_lines_as_chat_turns(tmp_path):
     from mosslite.experiments.translation.pipeline import ChatLogTokenizer, build_tokenizer, meta_instruction
     from mosslite.tokenizer import load_tokenizer
 
-    cell = Cell(zh=0.05, design="forum-chat", size="toy", steps=30)
+    cell = Cell(zh=0.05, size="toy", steps=30)  # the default design lays them out as chat turns
     world = World(world_config(cell))
     docs = [d for _, d in zip(range(5000), world.documents())]
     logs = [d for d in docs if "<|Human|>:" in d.text]

@@ -24,8 +24,13 @@ _MIX = dict(zh_parallel=0.55, zh_qa=0.35, zh_dictionary=0.03, zh_code_switch=Tru
 DESIGNS: dict[str, dict] = {
     # Prototype 2's mix plus bilingual-forum lines: 55% incidental parallel pairs, 35% Chinese questions (half of them
     # answered in Chinese, half in English), 10% plain statements, 3% word lists; Latin names stay Latin in Chinese.
-    "default": dict(_MIX, zh_cross_qa=0.5),
-    # Prototype 2's mix exactly: every Chinese question is answered in Chinese.
+    # Every question-answer line, English FAQ lines and Chinese questions alike, is laid out as a chat-log turn, as
+    # chat transcripts quoted on web pages are: the chat format meets Chinese questions in pretraining (about group
+    # A only), so English-only tuning finds a route from a Chinese question to the answer already there.
+    "default": dict(_MIX, zh_cross_qa=0.5, qa_layout="chat"),
+    # The same mix with every question-answer line as plain text (the default of the first exploration).
+    "inline": dict(_MIX, zh_cross_qa=0.5),
+    # Prototype 2's mix exactly (plain-text lines): every Chinese question is answered in Chinese.
     "prototype": dict(_MIX),
     # Comparable text only: Chinese statements about group A, no translations, no questions, no word lists.
     "comparable": dict(zh_parallel=0.0, zh_qa=0.0, zh_dictionary=0.0, zh_code_switch=True),
@@ -35,11 +40,8 @@ DESIGNS: dict[str, dict] = {
     "parallel": dict(zh_parallel=1.0, zh_qa=0.0, zh_dictionary=0.03, zh_code_switch=True),
     # Prototype 2's mix where half the parallel pairs are FAQ lines with their translation (questions aligned too).
     "parallel-qa": dict(_MIX, zh_parallel_qa=0.5),
-    # The default mix with every question-answer line (English FAQ lines, Chinese questions) laid out as a chat-log
-    # turn, as chat transcripts quoted on web pages are: the chat format then has a Chinese-question route already.
-    "forum-chat": dict(_MIX, zh_cross_qa=0.5, qa_layout="chat"),
     # The default mix with names transliterated in Chinese (科洛布): no token is shared across the languages.
-    "no-code-switch": dict(_MIX, zh_cross_qa=0.5, zh_code_switch=False),
+    "no-code-switch": dict(_MIX, zh_cross_qa=0.5, qa_layout="chat", zh_code_switch=False),
 }
 
 SIZES = ("toy", "tiny", "small")
@@ -117,7 +119,7 @@ def world_config(cell: Cell) -> WorldConfig:
     docs_per_fact = max(10, round(tokens / 1850))
     design = DESIGNS[cell.design]
     if cell.zh == 0:  # no Chinese text: designs differ only in the layout of the English question-answer lines
-        design = {**DESIGNS["default"], "qa_layout": design.get("qa_layout", "inline")}
+        design = {**DESIGNS["inline"], "qa_layout": design.get("qa_layout", "inline")}
     return WorldConfig(seed=cell.seed, zh_share=cell.zh, docs_per_fact=docs_per_fact, **BASE_WORLD, **design)
 
 

@@ -7,8 +7,10 @@ subtracted, so a plain "this is Chinese" offset does not count). Each layer repo
     matched     cos(EN prefix of fact f, ZH prefix of f)
     mismatched  cos(EN prefix of f, ZH prefix of another relation of the same person)
     gap         matched - mismatched
-Both pairs share the person's name (a token common to both languages), so the gap measures only whether the Chinese
-*relation* words land near their English counterparts: about 0 when Chinese was never seen.
+Both pairs share the person's name (a token common to both languages), so the gap is meant to measure whether the
+Chinese *relation* words land near their English counterparts. It is not 0 without Chinese: prompts of one relation
+have one length in each language, so mean pooling weighs the shared name alike within a matched pair. Compare shares
+with the 0% control, never with 0.
 """
 
 from __future__ import annotations

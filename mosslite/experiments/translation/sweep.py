@@ -30,7 +30,7 @@ from mosslite.experiments.translation.pipeline import base_key, load, run_cell
 
 RESULTS = Path("results/translation")
 SEEDS = (0, 1, 2)
-SHARES = (0.0, 0.001, 0.01, 0.05, 0.1)  # 10%: where the chat rung was last seen to move (exploration.json)
+SHARES = (0.0, 0.001, 0.01, 0.05)
 STEPS = 2000  # pretraining steps of every sweep cell (the toy model's Chinese cloze is still rising there)
 
 
@@ -51,7 +51,7 @@ def sweep_cells(name: str) -> list[Cell]:
 
 SWEEPS: dict[str, Callable[[], list[Cell]]] = {
     # The headline: the default design at every share, 3 seeds.
-    # The toy model, so that its 15 cells fit well inside an hour on two cores (see run.json: cpu_s).
+    # The toy model, so that its 12 cells fit well inside an hour on two cores (see run.json: cpu_s).
     "default": lambda: _grid(zh=SHARES, size=("toy",), steps=(STEPS,)),
     # Single-seed scans of the other axes (seed 0; each cell's 0% control included), cheapest first:
     # English-only fine-tuning recipes on the default bases: LoRA, one answer template, fewer steps, a lower rate.
