@@ -22,6 +22,7 @@ from mosslite.generate import SamplingConfig
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _LATIN = re.compile(r"[A-Za-z]")
 _NUMBER = re.compile(r"\d+")
+_CITATION = re.compile(r"(?:<sup>)?<\|\d+\|>(?:</sup>)?")  # "<sup><|1|></sup>" cites a Search snippet: not a value
 UNKNOWN_PHRASES = ("don't know", "do not know", "not sure", "no information", "不知道", "不 知道", "不清楚")
 
 
@@ -44,6 +45,7 @@ def _mentions(text: str, value: str) -> bool:
 
 def mentioned_values(answer: str, question: Question) -> list[str]:
     """The attribute values (in English form) an answer names; numbers when the attribute has no value list."""
+    answer = _CITATION.sub(" ", answer)
     if question.choices_en:
         text = answer.replace(question.entity or "\0", " ")  # the entity's own name is never an answer
         zh = question.choices_zh or ("",) * len(question.choices_en)

@@ -147,6 +147,21 @@ def test_dialogues_answer_with_the_fact_and_tools_give_real_results(world):
             assert d.tools == () and d.turns[0].inner_thoughts is None
 
 
+
+def test_lookups_search_every_group_a_fact_by_a_query_copied_from_the_question(world):
+    dialogues = world.dialogues(120, ("en",), ("lookup",))
+    by_id = {f.id: f for f in world.facts}
+    facts = [by_id[d.facts[0]] for d in dialogues]
+    assert {"en+zh", "search"} <= {f.exposure for f in facts}  # known facts too: Search on means search
+    for d, fact in zip(dialogues, facts):
+        name = world.entities[fact.entity].name
+        turn = d.turns[0]
+        assert world.entities[fact.entity].group == "A" and d.tools == ("Search", "Calculate", "Solve")
+        # the query is the thought's tail, and the name keeps the leading space it has in the question
+        assert turn.commands == f'Search("{fact.attribute.search_en} of {name}")'
+        assert f" {name}" in turn.human and f"of {name}." in turn.inner_thoughts
+        assert fact.value_en in turn.results.split("<|2|>")[0]
+
 def test_segmented_and_transliterated_rendering():
     w = World(WorldConfig(**{**SMALL.__dict__, "segmented": True, "zh_code_switch": False}))
     docs = [d.text for d in w.documents() if d.kind == "bilingual"]

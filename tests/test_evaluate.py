@@ -37,6 +37,9 @@ def test_entity_valued_and_numeric_answers():
     assert year.choices_en == () and is_correct(f"{year.entity} was born in {year.answer_en}.", year)
     assert not is_correct(f"Born in {int(year.answer_en) + 1}.", year)
     assert not is_correct(f"{year.answer_en} or {int(year.answer_en) + 1}", year)
+    # a Search answer cites its snippet as MOSS does; the citation's number is not a year
+    assert is_correct(f"{year.entity} was born in {year.answer_en}. <sup><|1|></sup>", year)
+    assert is_correct(f"{city.entity} lives in {city.answer_en}. <sup><|2|></sup>", city)
 
 
 def test_unknown_questions_want_an_honest_answer():

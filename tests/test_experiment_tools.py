@@ -96,3 +96,25 @@ def test_arithmetic_is_scored_on_the_result_not_the_operands():
     assert is_correct(f"It is {question.answer_en}.", question)
     assert not is_correct(f"{a} {op} {b} = {int(question.answer_en) + 1}.", question)
     assert not is_correct(f"{question.answer_en} is not {a} {op} {b}", question)
+
+
+
+def test_pretraining_transcripts_copy_numbers_and_leak_no_held_out_fact():
+    from mosslite.tokenizer import train_tokenizer
+
+    world = World(WorldConfig(n_entities=24, heldout=0.3, zh_share=0.1))
+    documents = [d.text for d in world.documents()]
+    texts = experiment.pretraining_texts(world, replace(experiment.SMOKE, transcripts=12, drills=3))
+    assert texts[: len(documents)] == documents and len(texts) == len(documents) + 12 + 3
+    for drill in "\n".join(texts[-3:]).splitlines():  # the second half repeats the first
+        first, again = re.fullmatch(r"Copy: (.+)\. Again: (.+)\.", drill).groups()
+        assert first == again
+    texts = texts[:-3]
+    for text in texts[len(documents):]:  # each call copies the question's numbers; no Search ever runs
+        call = re.search(r'<\|Commands\|>: (?:Calculate|Solve)\("([^"]+)"\)<eoc>', text)
+        human = text.split("<|Human|>: ")[1].split("<eoh>")[0]
+        assert call and set(re.findall(r"\d+", call[1])) <= set(re.findall(r"\d+", human)), text
+        assert "Search(" not in text.split("<|Human|>")[1]
+    tokenizer = train_tokenizer(texts[-12:], vocab_size=300, backend="fast")
+    ids = experiment._ChatTokens(tokenizer).encode(texts[-1])  # end tokens as the single ids SFT uses
+    assert ids.count(tokenizer.special_tokens["<eoc>"]) == 1 and tokenizer.encode(texts[-1]) != ids

@@ -269,7 +269,8 @@ def test_world_kinds_with_tools_enable_them_in_the_meta(base, tmp_path):
                                                world_dialogues=4, world_languages=["en"]))
     pairs = load_conversations(config)
     tools = {c.meta.tools for _, c in pairs}
-    assert tools == {(), ("Calculate",)} and WORLD["n_entities"] == config.world_config().n_entities
+    # a tool dialogue enables every tool (the question says which to call); plain chat enables none
+    assert tools == {(), ("Search", "Calculate", "Solve")} and WORLD["n_entities"] == config.world_config().n_entities
 
 
 def test_shipped_configs_load():

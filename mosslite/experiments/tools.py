@@ -1,15 +1,16 @@
 """Tool use, measured: a small model with Search, Calculate and Solve against the same model without them.
 
 A base is pretrained on the bilingual world, where a share of facts is held out of pretraining altogether (only the
-Search index has them), then tuned on MOSS plugin dialogues: Search for held-out facts, Calculate for 3-4 digit word
-problems, Solve for equations, `None` for questions it knows. The evaluation asks three kinds of question in fresh
+Search index has them), plus copy-rich text (Calculate/Solve transcripts, copy drills) so that it learns to copy;
+then it is tuned on MOSS plugin dialogues: Search for any group-A fact when Search is on, Calculate for 3-4 digit
+word problems, Solve for equations, plain chat with tools off. The evaluation asks three kinds of question in fresh
 conversations, once with every tool enabled (meta instruction and runtime) and once with none:
 
     facts       held out of pretraining and of SFT (group B, exposure "search"): memory cannot answer them
     arithmetic  3-4 digit word problems (a 4-digit times 2-digit product, …): exact, or wrong
     equations   a linear equation or a 2x2 system with whole-number answers
 
-    mosslite experiment tools                 # 8.5 min measured on 2 shared CPU cores at load 7; results/tools/
+    mosslite experiment tools                 # about 8 CPU-minutes (25 min wall on 2 cores at load 7); results/tools/
     mosslite experiment tools --smoke         # seconds: the same pipeline at toy size, for tests
 """
 
@@ -27,11 +28,13 @@ from pathlib import Path
 
 TASKS = ("facts", "arithmetic", "equations")
 ALL_TOOLS = ("Search", "Calculate", "Solve")
+TOKENIZER_KINDS = ("search", "calculate", "solve", "search", "fact")  # every tool's call, and plain chat
 
 
 @dataclass(frozen=True)
 class Recipe:
-    """Every size of the experiment; `SMOKE` shrinks it to seconds."""
+    """Every size of the experiment: `DEFAULT` is the one `mosslite experiment tools` runs, `SMOKE` shrinks it to
+    seconds. The fields default to a base of world text alone (other experiments pretrain their bases here)."""
 
     entities: int = 60  # facts of about 30 of them are group B; 30% of all facts are held out for Search
     heldout: float = 0.3
@@ -42,21 +45,33 @@ class Recipe:
     preset: str = "tiny"
     block_size: int = 512  # a Chinese Search turn with three snippets and the meta instruction needs about 400
     pretrain_context: int = 256  # rotary positions carry over: SFT then trains on the full block_size
-    pretrain_steps: int = 60
+    pretrain_steps: int = 800
     pretrain_batch: int = 8
     pretrain_lr: float = 2e-3
+    # Calculate and Solve transcripts (fresh random numbers) mixed into pretraining: text where copying a number
+    # from earlier in the context predicts the next tokens, so the base learns to copy before SFT asks it to.
+    transcripts: int = 0
+    drills: int = 0  # documents of copy drills ("Copy: 6063, Furemar. Again: 6063, Furemar."), 8 drills each
+    tokenizer_kinds: tuple[str, ...] | None = None  # the dialogues the BPE is trained on; None: `kinds`
     dialogues: int = 3000
-    kinds: tuple[str, ...] = ("search", "calculate", "solve", "search", "no_tool", "fact")  # search twice
-    sft_steps: int = 300
+    # Search for any group-A fact whenever Search is on (a rule a small model can learn), Calculate, Solve, and
+    # plain chat with tools off; lookups twice, so 40% of the dialogues teach copying a name into a query.
+    kinds: tuple[str, ...] = ("lookup", "calculate", "solve", "lookup", "fact")
+    sft_steps: int = 1200
     sft_lr: float = 2e-3
     batch_size: int = 8  # SFT conversations per step
     questions: int = 40  # per task
     max_new_tokens: int = 32  # per field: the longest answer (a Search answer with its citation) is about 25
     seed: int = 0
 
+    @property
+    def scaffold_kinds(self) -> tuple[str, ...]:
+        return self.tokenizer_kinds or self.kinds
 
+
+DEFAULT = Recipe(transcripts=3000, drills=3000, tokenizer_kinds=TOKENIZER_KINDS)
 SMOKE = Recipe(entities=12, docs_per_fact=40, vocab_size=512, preset="toy", pretrain_steps=4, pretrain_batch=4,
-               dialogues=60, sft_steps=4, batch_size=4, questions=3, max_new_tokens=8)
+               transcripts=20, drills=10, dialogues=60, sft_steps=4, batch_size=4, questions=3, max_new_tokens=8)
 
 
 def _load() -> float:
@@ -74,8 +89,9 @@ def _key(recipe: Recipe, fields: tuple[str, ...]) -> str:
 
 
 BASE_FIELDS = ("entities", "heldout", "docs_per_fact", "zh_share", "vocab_size", "split_digits", "preset", "block_size",
-               "pretrain_context", "pretrain_steps", "pretrain_batch", "pretrain_lr", "kinds", "seed")
-SFT_FIELDS = BASE_FIELDS + ("dialogues", "sft_steps", "sft_lr", "batch_size")
+               "pretrain_context", "pretrain_steps", "pretrain_batch", "pretrain_lr", "transcripts", "drills",
+               "scaffold_kinds", "seed")
+SFT_FIELDS = BASE_FIELDS + ("kinds", "dialogues", "sft_steps", "sft_lr", "batch_size")
 
 
 def _cached(folder: Path) -> dict | None:
@@ -94,10 +110,56 @@ def build_tokenizer(world, recipe: Recipe, folder: Path) -> None:
     # Calculate("…") call is made of other tokens than the " 6063" of the question; single digits copy as they are.
     pattern = MOSSLITE_PATTERN.replace(r" ?\p{N}{1,3}", r"\p{N}") if recipe.split_digits else MOSSLITE_PATTERN
     documents = [doc.text for doc in world.documents()]
-    dialogues = world.dialogues(60, ("en", "zh"), recipe.kinds, salt="tokenizer")
+    dialogues = world.dialogues(60, ("en", "zh"), recipe.scaffold_kinds, salt="tokenizer")
     scaffold = [world_conversation(d, COMPACT_META).render() for d in dialogues]
     train_tokenizer(documents + scaffold * 20, vocab_size=recipe.vocab_size, backend="fast",
                     pattern=pattern).save(folder)
+
+
+TRANSCRIPT_KINDS = ("calculate", "solve")
+
+
+def pretraining_texts(world, recipe: Recipe) -> list[str]:
+    """The world's documents, then `recipe.transcripts` rendered Calculate/Solve dialogues (their own random
+    numbers: no SFT or evaluation problem among them, and no Search, so no held-out fact reaches pretraining)."""
+    from mosslite.chat import COMPACT_META
+    from mosslite.train.sft_data import world_conversation
+
+    dialogues = world.dialogues(recipe.transcripts, ("en", "zh"), TRANSCRIPT_KINDS, salt="pretrain") \
+        if recipe.transcripts else []
+    return ([doc.text for doc in world.documents()] + [world_conversation(d, COMPACT_META).render() for d in dialogues]
+            + copy_drills(world, recipe.drills, recipe.seed))
+
+
+def copy_drills(world, n: int, seed: int) -> list[str]:
+    """`n` documents of eight drills each: a list of random numbers and the world's names, then the same list again.
+    Only copying predicts the second half, so the base learns to copy names and digits (names only: no facts)."""
+    import random
+
+    rng = random.Random(f"drills-{seed}")
+    names = [e.name for e in world.entities] + [name for name, _ in world.bystanders]
+    item = lambda: rng.choice(names) if rng.random() < 0.4 else str(rng.randint(1, 10 ** rng.randint(1, 4)))  # noqa: E731
+    documents = []
+    for _ in range(n):
+        drills = [", ".join(item() for _ in range(rng.randint(1, 5))) for _ in range(8)]
+        documents.append("\n".join(f"Copy: {items}. Again: {items}." for items in drills))
+    return documents
+
+
+class _ChatTokens:
+    """A tokenizer that encodes the chat's end tokens (<eoh>, <eoc>, …) in pretraining text as their single ids,
+    as SFT and inference do; everything else is the wrapped tokenizer's."""
+
+    def __init__(self, tokenizer) -> None:
+        from mosslite.chat import END_TOKENS
+
+        self.inner, self.allowed = tokenizer, set(END_TOKENS.values())
+
+    def encode(self, text: str, allowed_special="none") -> list[int]:
+        return self.inner.encode(text, allowed_special=self.allowed)
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
 
 
 def pretrained_base(recipe: Recipe, world, cache: Path, say=print) -> tuple[Path, Path, dict]:
@@ -112,10 +174,10 @@ def pretrained_base(recipe: Recipe, world, cache: Path, say=print) -> tuple[Path
         say(f"[pretrain] reusing the base in {folder} (trained in {info['wall_s']:.0f} s)")
         return folder / "final", folder / "tokenizer", info
     shutil.rmtree(folder, ignore_errors=True)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     build_tokenizer(world, recipe, folder / "tokenizer")
     tokenizer = load_tokenizer(folder / "tokenizer")
-    packed = pack((doc.text for doc in world.documents()), tokenizer, folder / "data", val_fraction=0.05,
+    packed = pack(pretraining_texts(world, recipe), _ChatTokens(tokenizer), folder / "data", val_fraction=0.05,
                   seed=recipe.seed, progress=False)
     steps, lr = recipe.pretrain_steps, recipe.pretrain_lr
     config = PretrainConfig(name="tools-base", out_dir=str(folder), model=recipe.preset, seed=recipe.seed,
@@ -127,7 +189,8 @@ def pretrained_base(recipe: Recipe, world, cache: Path, say=print) -> tuple[Path
     result = pretrain(config, quiet=True)
     shutil.rmtree(folder / "checkpoints", ignore_errors=True)
     h = result.history
-    info = {"wall_s": round(time.perf_counter() - start, 1), "tokens": packed["tokens"], "load": _load(),
+    info = {"wall_s": round(time.perf_counter() - start, 1), "cpu_s": round(time.process_time() - cpu, 1),
+            "tokens": packed["tokens"], "load": _load(),
             "train_loss": [round(h.train[0][1], 3), round(h.train[-1][1], 3)],
             "val_loss": round(h.val[-1][1], 3) if h.val else None}
     (folder / "done.json").write_text(json.dumps(info))
@@ -147,7 +210,7 @@ def tool_sft(recipe: Recipe, base: Path, tokenizer_dir: Path, cache: Path, say=p
         say(f"[sft] reusing the tool-tuned model in {folder} (tuned in {info['wall_s']:.0f} s)")
         return folder / "final", info
     shutil.rmtree(folder, ignore_errors=True)
-    steps = recipe.sft_steps
+    steps, cpu = recipe.sft_steps, time.process_time()
     config = SFTConfig(name="tools-sft", out_dir=str(folder), seed=recipe.seed, base=str(base),
                        tokenizer_dir=str(tokenizer_dir), world=world_settings(recipe),
                        world_dialogues=recipe.dialogues, world_languages=["en", "zh"],
@@ -158,7 +221,8 @@ def tool_sft(recipe: Recipe, base: Path, tokenizer_dir: Path, cache: Path, say=p
     result = sft(config, quiet=True)
     shutil.rmtree(folder / "checkpoints", ignore_errors=True)
     h, data = result.history, result.data
-    info = {"wall_s": round(result.wall_time, 1), "load": _load(), "dialogues": data.train,
+    info = {"wall_s": round(result.wall_time, 1), "cpu_s": round(time.process_time() - cpu, 1), "load": _load(),
+            "dialogues": data.train,
             "mean_tokens": round(data.mean_tokens), "too_long": data.too_long,
             "train_loss": [round(h.train[0][1], 3), round(h.train[-1][1], 3)],
             "val_loss": round(h.val[-1][1], 3) if h.val else None}
@@ -285,7 +349,7 @@ def main(args: argparse.Namespace) -> int:
     from mosslite import is_smoke
 
     smoke = args.smoke or is_smoke()
-    recipe = SMOKE if smoke else Recipe()
+    recipe = SMOKE if smoke else DEFAULT
     changes = {k: getattr(args, k) for k in ("questions", "sft_steps", "seed") if getattr(args, k) is not None}
     recipe = replace(recipe, **changes)
     run(recipe, Path(args.out or ("runs/tools-smoke" if smoke else "results/tools")))
