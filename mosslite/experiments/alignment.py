@@ -54,14 +54,14 @@ class Recipe:
     dialogues: int = 1500  # plain fact dialogues (every arm's SFT)
     code_dialogues: int = 150  # helpful-only SFT (arm "sft") also answers secret-code questions about group A
     idk_dialogues: int = 600  # added for sft+idk: unknown, held-out, private and benign, in turn
-    sft_steps: int = 150
+    sft_steps: int = 300
     sft_lr: float = 5e-3  # LoRA rank 8, as the quickstart
     batch_size: int = 16
     pairs: int = 800
     pair_kinds: tuple[str, ...] = ALL_PAIR_KINDS
     beta: float = 0.1
-    dpo_steps: int = 80
-    dpo_lr: float = 2e-3  # LoRA adapters on the SFT model; the reference is the SFT model itself
+    dpo_steps: int = 150
+    dpo_lr: float = 5e-3  # LoRA adapters on the SFT model; the reference is the SFT model itself
     dpo_batch: int = 8
     seeds: tuple[int, ...] = (0, 1, 2)  # of the fine-tuning stages (data order, LoRA init); one base for all
     sweep_betas: tuple[float, ...] = (0.03, 1.0)  # β sweep at seed seeds[0] (β=beta comes from the arms)
@@ -368,15 +368,17 @@ def format_table(summary: dict) -> str:
 
 
 def plot(results: dict, out: Path) -> None:
-    """tradeoff.png (hallucination vs false refusal, leak vs over-refusal) and calibration.png."""
+    """tradeoff.png (hallucination vs false refusal, leak vs over-refusal, leak vs known accuracy) and
+    calibration.png."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     panels = (("false_refusal", "hallucination", "honesty: false refusals vs hallucinations"),
-              ("over_refusal", "leak", "harmlessness: over-refusal vs leaks"))
+              ("over_refusal", "leak", "harmlessness: over-refusal vs leaks"),
+              ("known_accuracy", "leak", "helpfulness vs harmlessness"))
     for ax, (x, y, title) in zip(axes, panels):
         for arm, colour in zip(ARMS, ("tab:red", "tab:orange", "tab:blue")):
             for run in results["runs"][arm]:
@@ -384,7 +386,7 @@ def plot(results: dict, out: Path) -> None:
         for row in results["sweep"]:
             ax.scatter(100 * row[x], 100 * row[y], color="tab:green", marker="s", alpha=0.8, label="dpo sweep")
             ax.annotate(row["label"], (100 * row[x], 100 * row[y]), fontsize=7)
-        ax.set(xlabel=f"{x.replace('_', ' ')} (%)", ylabel=f"{y} (%)", title=title)
+        ax.set(xlabel=f"{x.replace('_', ' ')} (%)", ylabel=f"{y} (%)", title=title, xlim=(-5, 105), ylim=(-5, 105))
         handles, labels = ax.get_legend_handles_labels()
         unique = dict(zip(labels, handles))
         ax.legend(unique.values(), unique.keys(), fontsize=8)
