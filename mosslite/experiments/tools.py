@@ -10,7 +10,7 @@ conversations, once with every tool enabled (meta instruction and runtime) and o
     arithmetic  3-4 digit word problems (a 4-digit times 2-digit product, …): exact, or wrong
     equations   a linear equation or a 2x2 system with whole-number answers
 
-    mosslite experiment tools                 # about 8 CPU-minutes (25 min wall on 2 cores at load 7); results/tools/
+    mosslite experiment tools                 # 8 CPU-minutes (18 min wall on 2 shared cores, load 2-6); results/tools/
     mosslite experiment tools --smoke         # seconds: the same pipeline at toy size, for tests
 """
 
