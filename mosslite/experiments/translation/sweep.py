@@ -53,6 +53,8 @@ SWEEPS: dict[str, Callable[[], list[Cell]]] = {
     # The headline: the default design at every share, 3 seeds.
     # The toy model, so that its 12 cells fit well inside an hour on two cores (see run.json: cpu_s).
     "default": lambda: _grid(zh=SHARES, size=("toy",), steps=(STEPS,)),
+    # The target on its own: 0% and 1% Chinese, 3 seeds (a subset of the default sweep, half its cost).
+    "target": lambda: _grid(zh=(0.0, 0.01), size=("toy",), steps=(STEPS,)),
     # Single-seed scans of the other axes (seed 0; each cell's 0% control included), cheapest first:
     # English-only fine-tuning recipes on the default bases: LoRA, one answer template, fewer steps, a lower rate.
     "tunes": lambda: _grid(seeds=(0,), zh=(0.0, 0.01, 0.1), tune=tuple(TUNES)[1:-1], size=("toy",), steps=(STEPS,)),
