@@ -10,6 +10,7 @@ import pytest
 from conftest import ByteTokenizer
 
 from mosslite.cli import main
+from mosslite.data.pack import ChatLogTokenizer
 from mosslite.data.world import World, WorldConfig
 from mosslite.experiments import tools as experiment
 
@@ -116,5 +117,5 @@ def test_pretraining_transcripts_copy_numbers_and_leak_no_held_out_fact():
         assert call and set(re.findall(r"\d+", call[1])) <= set(re.findall(r"\d+", human)), text
         assert "Search(" not in text.split("<|Human|>")[1]
     tokenizer = train_tokenizer(texts[-12:], vocab_size=300, backend="fast")
-    ids = experiment._ChatTokens(tokenizer).encode(texts[-1])  # end tokens as the single ids SFT uses
+    ids = ChatLogTokenizer(tokenizer).encode(texts[-1])  # end tokens as the single ids SFT uses
     assert ids.count(tokenizer.special_tokens["<eoc>"]) == 1 and tokenizer.encode(texts[-1]) != ids

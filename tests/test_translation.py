@@ -55,7 +55,8 @@ def test_bilingual_forum_and_parallel_faq_knobs():
 def test_chat_layout_writes_question_answer_lines_as_chat_turns(tmp_path):
     """qa_layout="chat": English FAQ lines and Chinese questions become chat-log turns whose end tokens pack as the
     special ids chat uses; the share and the group-B rule hold as before."""
-    from mosslite.experiments.translation.pipeline import ChatLogTokenizer, build_tokenizer, meta_instruction
+    from mosslite.data.pack import ChatLogTokenizer
+    from mosslite.experiments.translation.pipeline import build_tokenizer, meta_instruction
     from mosslite.tokenizer import load_tokenizer
 
     cell = Cell(zh=0.05, size="toy", steps=30)  # the default design lays them out as chat turns

@@ -63,6 +63,23 @@ class ByteTokenizer:
         return "utf8-bytes-v1"
 
 
+class ChatLogTokenizer:
+    """A tokenizer that turns the chat format's end tokens (<eoh> … <eom>) written in pretraining text into their
+    special ids, so a chat log on a web page reads exactly like a live chat (and SFT); every other special stays text."""
+
+    def __init__(self, tokenizer: TokenizerLike) -> None:
+        from mosslite.chat import END_TOKENS  # lazy: packing needs the chat module only here
+
+        self.inner, self.allowed = tokenizer, set(END_TOKENS.values())
+        self.vocab_size, self.special_tokens = tokenizer.vocab_size, tokenizer.special_tokens
+
+    def encode(self, text: str, allowed_special="none") -> list[int]:
+        return self.inner.encode(text, allowed_special=self.allowed)
+
+    def fingerprint(self) -> str:
+        return self.inner.fingerprint()
+
+
 def dtype_for(vocab_size: int) -> np.dtype:
     """uint16 when every id fits (vocabulary of at most 65,535), else uint32: half the disk and RAM for small ones."""
     return np.dtype(np.uint16 if vocab_size <= 65_535 else np.uint32)

@@ -146,25 +146,9 @@ def copy_drills(world, n: int, seed: int) -> list[str]:
     return documents
 
 
-class _ChatTokens:
-    """A tokenizer that encodes the chat's end tokens (<eoh>, <eoc>, …) in pretraining text as their single ids,
-    as SFT and inference do; everything else is the wrapped tokenizer's."""
-
-    def __init__(self, tokenizer) -> None:
-        from mosslite.chat import END_TOKENS
-
-        self.inner, self.allowed = tokenizer, set(END_TOKENS.values())
-
-    def encode(self, text: str, allowed_special="none") -> list[int]:
-        return self.inner.encode(text, allowed_special=self.allowed)
-
-    def __getattr__(self, name: str):
-        return getattr(self.inner, name)
-
-
 def pretrained_base(recipe: Recipe, world, cache: Path, say=print) -> tuple[Path, Path, dict]:
     """(checkpoint folder, tokenizer folder, info) of the base, pretrained once per recipe and kept in `cache`."""
-    from mosslite.data.pack import pack
+    from mosslite.data.pack import ChatLogTokenizer, pack
     from mosslite.tokenizer import load_tokenizer
     from mosslite.train import PretrainConfig, pretrain
 
@@ -177,7 +161,7 @@ def pretrained_base(recipe: Recipe, world, cache: Path, say=print) -> tuple[Path
     start, cpu = time.perf_counter(), time.process_time()
     build_tokenizer(world, recipe, folder / "tokenizer")
     tokenizer = load_tokenizer(folder / "tokenizer")
-    packed = pack(pretraining_texts(world, recipe), _ChatTokens(tokenizer), folder / "data", val_fraction=0.05,
+    packed = pack(pretraining_texts(world, recipe), ChatLogTokenizer(tokenizer), folder / "data", val_fraction=0.05,
                   seed=recipe.seed, progress=False)
     steps, lr = recipe.pretrain_steps, recipe.pretrain_lr
     config = PretrainConfig(name="tools-base", out_dir=str(folder), model=recipe.preset, seed=recipe.seed,

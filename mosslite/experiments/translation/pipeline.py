@@ -104,7 +104,7 @@ def build_tokenizer(cell: Cell, meta: MetaInstruction, root=None) -> Path:
 # ------------------------------------------------------------------------------------------------- corpus
 def build_corpus(cell: Cell, tokenizer_dir: Path, root=None) -> tuple[Path, dict]:
     """Pack the cell's pretraining text; returns (folder, stats with the measured Chinese share)."""
-    from mosslite.data.pack import pack
+    from mosslite.data.pack import ChatLogTokenizer, pack
     from mosslite.tokenizer import load_tokenizer
 
     wc = world_config(cell)
@@ -132,23 +132,6 @@ def build_corpus(cell: Cell, tokenizer_dir: Path, root=None) -> tuple[Path, dict
     counts["zh_share"] = counts["zh_units"] / max(1, counts["en_units"] + counts["zh_units"])
     counts["tokens"] = meta["tokens"]
     return folder, _finish(folder, counts)
-
-
-class ChatLogTokenizer:
-    """A tokenizer that turns the chat format's end tokens (<eoh> … <eom>) written in pretraining text into their
-    special ids, so a chat log on a web page reads exactly like a live chat; every other special stays text."""
-
-    def __init__(self, tokenizer) -> None:
-        from mosslite.chat import END_TOKENS
-
-        self.inner, self.allowed = tokenizer, set(END_TOKENS.values())
-        self.vocab_size, self.special_tokens = tokenizer.vocab_size, tokenizer.special_tokens
-
-    def encode(self, text: str, allowed_special="none") -> list[int]:
-        return self.inner.encode(text, allowed_special=self.allowed)
-
-    def fingerprint(self) -> str:
-        return self.inner.fingerprint()
 
 
 # --------------------------------------------------------------------------------------------------- base
