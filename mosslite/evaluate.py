@@ -21,6 +21,7 @@ from mosslite.generate import SamplingConfig
 
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _LATIN = re.compile(r"[A-Za-z]")
+_WORD = r"[0-9A-Za-z_\u00c0-\u024f]"  # what continues a Latin word: not Chinese, which `\w` also matches
 _NUMBER = re.compile(r"\d+")
 _CITATION = re.compile(r"(?:<sup>)?<\|\d+\|>(?:</sup>)?")  # "<sup><|1|></sup>" cites a Search snippet: not a value
 UNKNOWN_PHRASES = ("don't know", "do not know", "not sure", "no information", "不知道", "不 知道", "不清楚")
@@ -35,12 +36,13 @@ def answer_language(text: str) -> str:
 
 
 def _mentions(text: str, value: str) -> bool:
-    """Whole-word, case-insensitive for Latin values; plain substring for Chinese ones (no spaces between words)."""
+    """Whole-word, case-insensitive for Latin values; plain substring for Chinese ones (no spaces between words).
+    A Latin word ends where Latin letters and digits end: "位于Miria" names Miria (Chinese characters are `\w` too)."""
     if not value:
         return False
     if _CJK.search(value):
         return value in text
-    return re.search(rf"(?<![\w]){re.escape(value)}(?![\w])", text, re.IGNORECASE) is not None
+    return re.search(rf"(?<!{_WORD}){re.escape(value)}(?!{_WORD})", text, re.IGNORECASE) is not None
 
 
 def mentioned_values(answer: str, question: Question) -> list[str]:

@@ -33,6 +33,8 @@ def test_exact_attribute_match():
 def test_entity_valued_and_numeric_answers():
     city = question("city")
     assert is_correct(f"{city.entity} lives in {city.answer_en}.", city)
+    assert is_correct(f"{city.entity}住在{city.answer_en}。", city)  # a Latin name glued to Chinese is a word
+    assert not is_correct(f"{city.entity}住在{city.answer_en}x。", city)
     year = question("birth_year")
     assert year.choices_en == () and is_correct(f"{year.entity} was born in {year.answer_en}.", year)
     assert not is_correct(f"Born in {int(year.answer_en) + 1}.", year)
