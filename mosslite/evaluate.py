@@ -36,7 +36,7 @@ def answer_language(text: str) -> str:
 
 
 def _mentions(text: str, value: str) -> bool:
-    """Whole-word, case-insensitive for Latin values; plain substring for Chinese ones (no spaces between words).
+    r"""Whole-word, case-insensitive for Latin values; plain substring for Chinese ones (no spaces between words).
     A Latin word ends where Latin letters and digits end: "位于Miria" names Miria (Chinese characters are `\w` too)."""
     if not value:
         return False

@@ -32,6 +32,9 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from mosslite.experiments.stages import load_average as _load
+from mosslite.experiments.stages import stage_done as _cached
+
 ARMS = ("sft", "sft+idk", "sft+dpo")
 ALL_PAIR_KINDS = ("known", "unknown", "heldout", "private", "benign")
 
@@ -79,10 +82,6 @@ SMOKE = Recipe(entities=12, heldout=0.2, docs_per_fact=20, vocab_size=512, prese
                n_unknown=4, n_benign=2, max_new_tokens=6)
 
 
-def _load() -> float:
-    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else float("nan")
-
-
 def world_settings(recipe: Recipe) -> dict:
     return {"seed": 0, "n_entities": recipe.entities, "heldout": recipe.heldout, "private": recipe.private,
             "zh_share": recipe.zh_share, "docs_per_fact": recipe.docs_per_fact}
@@ -92,11 +91,6 @@ def _key(*parts) -> str:
     import hashlib
 
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:10]
-
-
-def _cached(folder: Path) -> dict | None:
-    done = folder / "done.json"
-    return json.loads(done.read_text()) if done.is_file() else None
 
 
 BASE_FIELDS = ("entities", "heldout", "private", "docs_per_fact", "zh_share", "vocab_size", "preset", "block_size",

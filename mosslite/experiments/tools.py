@@ -26,6 +26,9 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from mosslite.experiments.stages import load_average as _load
+from mosslite.experiments.stages import stage_done as _cached
+
 TASKS = ("facts", "arithmetic", "equations")
 ALL_TOOLS = ("Search", "Calculate", "Solve")
 TOKENIZER_KINDS = ("search", "calculate", "solve", "search", "fact")  # every tool's call, and plain chat
@@ -74,10 +77,6 @@ SMOKE = Recipe(entities=12, docs_per_fact=40, vocab_size=512, preset="toy", pret
                transcripts=20, drills=10, dialogues=60, sft_steps=4, batch_size=4, questions=3, max_new_tokens=8)
 
 
-def _load() -> float:
-    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else float("nan")
-
-
 def world_settings(recipe: Recipe) -> dict:
     """The WorldConfig fields pretraining, SFT, the Search index and the questions all share."""
     return {"seed": recipe.seed, "n_entities": recipe.entities, "heldout": recipe.heldout,
@@ -92,11 +91,6 @@ BASE_FIELDS = ("entities", "heldout", "docs_per_fact", "zh_share", "vocab_size",
                "pretrain_context", "pretrain_steps", "pretrain_batch", "pretrain_lr", "transcripts", "drills",
                "scaffold_kinds", "seed")
 SFT_FIELDS = BASE_FIELDS + ("kinds", "dialogues", "sft_steps", "sft_lr", "batch_size")
-
-
-def _cached(folder: Path) -> dict | None:
-    done = folder / "done.json"
-    return json.loads(done.read_text()) if done.is_file() else None
 
 
 def build_tokenizer(world, recipe: Recipe, folder: Path) -> None:

@@ -8,7 +8,6 @@ library does the work: `World` writes the text, `train_tokenizer` + `pack` prepa
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -20,6 +19,8 @@ import torch
 
 from mosslite.chat import Conversation, MetaInstruction, Turn
 from mosslite.data.world import World, WorldConfig
+from mosslite.experiments.stages import finish_stage as _finish
+from mosslite.experiments.stages import stage_done as _done
 from mosslite.experiments.translation.design import (
     TRAINING,
     TUNES,
@@ -46,16 +47,6 @@ def stage_dir(stage: str, key: str, root: str | Path | None = None) -> Path:
     from mosslite import cache_dir
 
     return Path(root or Path(cache_dir()) / "translation") / f"{stage}-{key}"
-
-
-def _done(folder: Path) -> dict | None:
-    marker = folder / "done.json"
-    return json.loads(marker.read_text()) if marker.is_file() else None
-
-
-def _finish(folder: Path, info: dict) -> dict:
-    (folder / "done.json").write_text(json.dumps(info, indent=1, ensure_ascii=False))
-    return info
 
 
 def load() -> float:
