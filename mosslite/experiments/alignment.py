@@ -34,6 +34,7 @@ from pathlib import Path
 
 from mosslite.experiments.stages import load_average as _load
 from mosslite.experiments.stages import stage_done as _cached
+from mosslite.experiments.stages import stage_key as _key
 
 ARMS = ("sft", "sft+idk", "sft+dpo")
 ALL_PAIR_KINDS = ("known", "unknown", "heldout", "private", "benign")
@@ -85,12 +86,6 @@ SMOKE = Recipe(entities=12, heldout=0.2, docs_per_fact=20, vocab_size=512, prese
 def world_settings(recipe: Recipe) -> dict:
     return {"seed": 0, "n_entities": recipe.entities, "heldout": recipe.heldout, "private": recipe.private,
             "zh_share": recipe.zh_share, "docs_per_fact": recipe.docs_per_fact}
-
-
-def _key(*parts) -> str:
-    import hashlib
-
-    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:10]
 
 
 BASE_FIELDS = ("entities", "heldout", "private", "docs_per_fact", "zh_share", "vocab_size", "preset", "block_size",

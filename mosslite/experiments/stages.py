@@ -3,6 +3,7 @@ so a run killed mid-stage is redone rather than reused."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -23,3 +24,8 @@ def finish_stage(folder: Path, info: dict) -> dict:
 def load_average() -> float:
     """The 1-minute load average, recorded beside timings so a reader can judge them (NaN where unknown)."""
     return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else float("nan")
+
+
+def stage_key(*parts) -> str:
+    """A short hash of a stage's JSON-able inputs: the name of its cache folder (anything else is hashed as str)."""
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:10]

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import json
 import os
 import shutil
@@ -28,6 +27,7 @@ from pathlib import Path
 
 from mosslite.experiments.stages import load_average as _load
 from mosslite.experiments.stages import stage_done as _cached
+from mosslite.experiments.stages import stage_key
 
 TASKS = ("facts", "arithmetic", "equations")
 ALL_TOOLS = ("Search", "Calculate", "Solve")
@@ -84,7 +84,7 @@ def world_settings(recipe: Recipe) -> dict:
 
 
 def _key(recipe: Recipe, fields: tuple[str, ...]) -> str:
-    return hashlib.sha256(json.dumps([getattr(recipe, f) for f in fields]).encode()).hexdigest()[:10]
+    return stage_key(*[getattr(recipe, f) for f in fields])
 
 
 BASE_FIELDS = ("entities", "heldout", "docs_per_fact", "zh_share", "vocab_size", "split_digits", "preset", "block_size",
