@@ -16,11 +16,10 @@ from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models
 
-from mosslite.tokenizer.bpe import GPT2_PATTERN
+from mosslite.tokenizer.bpe import GPT2_PATTERN, MOSS_SPECIAL_TOKENS
 from mosslite.tokenizer.fast import FastBPE, added_token_entries, byte_level_pre_tokenizer
 
 FILES = ("vocab.json", "merges.txt")
-SPECIAL = ("<|endoftext|>", "<eoh>", "<eom>", "<eot>", "<eoc>", "<eor>")
 
 
 def _read_json(path: Path) -> dict[str, int]:
@@ -70,7 +69,7 @@ def load_moss_tokenizer(folder: str | Path) -> FastBPE:
     clashes = [f"{t!r} = {i} (vocab.json has {taken[i]!r})" for t, i in added.items() if taken.get(i, t) != t]
     if clashes:
         raise ValueError(f"{added_path}: ids already used in vocab.json: {clashes[:5]}")
-    specials = {t: i for t, i in {**vocab, **added}.items() if t in SPECIAL}
+    specials = {t: i for t, i in {**vocab, **added}.items() if t in MOSS_SPECIAL_TOKENS}
     hf = Tokenizer(models.BPE(vocab={t: i for t, i in vocab.items() if t not in specials}, merges=merges))
     hf.pre_tokenizer = byte_level_pre_tokenizer(GPT2_PATTERN)
     hf.decoder = decoders.ByteLevel()
