@@ -149,9 +149,14 @@ def test_hidden_state_similarity_has_one_value_per_layer():
 
 # ---------------------------------------------------------------------------------------------------- end to end
 @pytest.fixture(scope="module")
-def smoke_results(tmp_path_factory):
-    first = run_cell(SMOKE, root=tmp_path_factory.mktemp("a"), threads=1).to_dict()
-    again = run_cell(SMOKE, root=tmp_path_factory.mktemp("b"), threads=1).to_dict()
+def smoke_roots(tmp_path_factory):
+    return tmp_path_factory.mktemp("a"), tmp_path_factory.mktemp("b")
+
+
+@pytest.fixture(scope="module")
+def smoke_results(smoke_roots):
+    first = run_cell(SMOKE, root=smoke_roots[0], threads=1).to_dict()
+    again = run_cell(SMOKE, root=smoke_roots[1], threads=1).to_dict()
     return first, again
 
 
@@ -162,6 +167,10 @@ def test_smoke_cell_runs_end_to_end(smoke_results):
     assert row["zh_measured"] == pytest.approx(0.05, abs=0.005)
     assert 0 <= row["chat_knowledge"] <= 1 and 0 <= row["cloze_zh_B"] <= 1
     assert len(result["chat"]["answers"]) == 24  # 12 group-B questions in each language
+    # The untuned base is asked the same questions, through the same format and scorer.
+    untuned = result["untuned"]["chat"]
+    assert [a["question"] for a in untuned["answers"]] == [a["question"] for a in result["chat"]["answers"]]
+    assert row["untuned_knowledge"] == untuned["knowledge"] and 0 <= row["untuned_upper_bound"] <= 1
     assert result["base"]["cloze_curve"], "the cloze probe ran during pretraining"
     summary = summarize_sweep([row, {**row, "seed": 1}])
     assert summary[0]["seeds"] == 2 and summary[0]["chat_knowledge_std"] == 0
@@ -173,12 +182,40 @@ def test_a_cell_is_deterministic_given_its_seed(smoke_results):
     assert first["base"]["train_loss"] == again["base"]["train_loss"]
     assert first["cloze"] == again["cloze"]
     assert first["chat"] == again["chat"]
+    assert first["untuned"]["chat"] == again["untuned"]["chat"]
+
+
+@pytest.mark.slow
+def test_a_sweep_reuses_cached_stages_and_writes_the_untuned_rung(smoke_results, smoke_roots, tmp_path):
+    import csv
+    import json
+
+    from mosslite.experiments.translation.sweep import run_sweep
+
+    result, _ = smoke_results
+    [again] = run_sweep([SMOKE], tmp_path, workers=1, threads=1, root=smoke_roots[0], progress=False)
+    assert again["untuned"]["chat"] == result["untuned"]["chat"] and again["chat"] == result["chat"]
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["bases_trained_now"] == 0 and run["sft_runs_now"] == 0 and run["threads"] == 1
+    [row] = list(csv.DictReader((tmp_path / "cells.csv").open()))
+    assert float(row["untuned_knowledge"]) == result["untuned"]["chat"]["knowledge"]
+    assert "untuned_knowledge_mean" in next(csv.DictReader((tmp_path / "summary.csv").open()))
+
+
+def test_flat_row_reads_results_written_before_the_untuned_rung(smoke_results):
+    result, _ = smoke_results
+    old = {k: v for k, v in result.items() if k != "untuned"}
+    row = flat_row(old)
+    assert row["untuned_knowledge"] is None and row["chat_knowledge"] == result["chat"]["knowledge"]
+    assert "untuned_knowledge_mean" not in summarize_sweep([row])[0]
 
 
 def test_sweeps_are_well_formed():
     cells = sweep_cells("default")
     assert {c.zh for c in cells} >= {0.0, 0.001, 0.01, 0.05}
     assert all(sum(1 for d in cells if replace(d, seed=0) == replace(c, seed=0)) >= 3 for c in cells)
+    sizes = sweep_cells("sizes")
+    assert {(c.size, c.zh) for c in sizes} == {("tiny", 0.0), ("tiny", 0.01)} and {c.seed for c in sizes} == {0, 1, 2}
     with pytest.raises(ValueError, match="unknown sweep"):
         sweep_cells("nope")
 

@@ -17,7 +17,8 @@ SHOWN = (("chat_knowledge", "chat: knowledge transfer (ZH question → right val
          ("chat_relation_ok", "chat: answers naming a value of the asked relation"),
          ("chat_upper_bound", "chat: the same facts asked in English (upper bound)"),
          ("cloze_zh_B", "cloze after pretraining: ZH prefix, group B"),
-         ("cloze_en_B", "cloze after pretraining: EN prefix, group B"))
+         ("cloze_en_B", "cloze after pretraining: EN prefix, group B"),
+         ("untuned_knowledge", "chat before tuning: ZH question → right value (the untuned base)"))
 
 
 def matching(results: list[dict], **cell) -> list[dict]:

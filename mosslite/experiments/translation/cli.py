@@ -30,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="the real-text probe at 0%% and 2%% People's Daily; writes results/translation/realdata.json")
     parser.add_argument("--out", default=None, help="results folder (default results/translation/<sweep or point>)")
     parser.add_argument("--workers", type=int, default=2, help="parallel processes, one torch thread each")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads per process (default 1, or up to 4 with a single worker)")
     parser.add_argument("--cache", default=None, help="where bases are cached (default <mosslite cache>/translation)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
 
@@ -57,10 +59,10 @@ def main(args: argparse.Namespace) -> int:
         name = "point-" + args.point.replace("=", "").replace(",", "-")
     out = Path(args.out) if args.out else RESULTS / name
     results = run_sweep(cells, out, workers=min(args.workers, len(cells)), root=args.cache,
-                        progress=not args.no_progress, name=name, command=command)
+                        progress=not args.no_progress, name=name, command=command, threads=args.threads)
     rows = [flat_row(r) for r in results]
-    keys = ("zh", "size", "design", "steps", "seed", "cloze_zh_B", "chat_knowledge", "chat_answer_zh",
-            "chat_upper_bound")
+    keys = ("zh", "size", "design", "steps", "seed", "cloze_zh_B", "untuned_knowledge", "chat_knowledge",
+            "chat_answer_zh", "chat_upper_bound")
     for row in rows:
         print(json.dumps({k: row[k] for k in keys}))
     print(f"results in {out}/ (cells.json, cells.csv, summary.csv, plots)")

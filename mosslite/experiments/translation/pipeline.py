@@ -1,4 +1,5 @@
-"""One cell end to end: tokenizer -> packed corpus -> pretrained base -> cloze probe -> English-only SFT -> chat probe.
+"""One cell end to end: tokenizer -> packed corpus -> pretrained base -> cloze probe -> chat probe of the untuned base
+-> English-only SFT -> chat probe.
 
 Each stage is cached under `<cache>/translation/<stage>-<hash>` (the hash covers exactly what the stage depends on),
 so a base is pretrained once and then reused by every fine-tuning recipe, probe and notebook that needs it. The
@@ -239,6 +240,29 @@ def meta_instruction() -> MetaInstruction:
     return replace(SFTConfig(), meta="compact").meta_instruction()
 
 
+def untuned_chat(cell: Cell, base: Base, meta: MetaInstruction, root=None) -> dict:
+    """The chat probe on the untuned base (same questions, format and scorer as after tuning), a cached stage.
+
+    The rung between cloze and tuned chat: does the base already answer a Chinese question asked in the chat format?
+    (For the chat-log design the plain-text question rung cannot say: its questions are always followed by <eoh>.)"""
+    from mosslite.checkpoint import load_checkpoint
+    from mosslite.tokenizer import load_tokenizer
+
+    questions = TUNES[cell.tune].questions
+    folder = stage_dir("untuned", cache_key("untuned", base_key(cell), EVAL_TOKENS, questions, TRAINING.context), root)
+    info = _done(folder)
+    if info is not None:
+        return info
+    folder.mkdir(parents=True, exist_ok=True)
+    start_load, cpu_before, start = load(), time.process_time(), time.perf_counter()
+    model = load_checkpoint(base.folder / "final").eval()
+    chat = chat_scores(model, load_tokenizer(base.tokenizer_dir), World(world_config(cell)), meta, EVAL_TOKENS,
+                       questions)
+    return _finish(folder, {"wall_time": round(time.perf_counter() - start, 1),
+                            "cpu_time": round(time.process_time() - cpu_before, 1),
+                            "load": [round(start_load, 2), round(load(), 2)], "chat": asdict(chat)})
+
+
 @dataclass
 class CellResult:
     cell: Cell
@@ -246,14 +270,20 @@ class CellResult:
     sft: dict  # loss, wall time
     chat: ChatScores
     cloze: dict[str, ClozeScores]
+    untuned: ChatScores | None = None  # the chat probe on the base before tuning
+    untuned_info: dict | None = None  # its wall time, CPU seconds and load
 
     def to_dict(self) -> dict:
-        return {"cell": asdict(self.cell), "label": self.cell.label, "base": self.base, "sft": self.sft,
-                "chat": asdict(self.chat), "cloze": {k: asdict(v) for k, v in self.cloze.items()}}
+        out = {"cell": asdict(self.cell), "label": self.cell.label, "base": self.base, "sft": self.sft,
+               "chat": asdict(self.chat), "cloze": {k: asdict(v) for k, v in self.cloze.items()}}
+        if self.untuned is not None:
+            out["untuned"] = {**(self.untuned_info or {}), "chat": asdict(self.untuned)}
+        return out
 
 
 def run_cell(cell: Cell, root=None, progress: bool = False, threads: int | None = None) -> CellResult:
-    """Pretrain (or reuse) the base, fine-tune it on English chat about group A, then probe group B in Chinese."""
+    """Pretrain (or reuse) the base, probe it through the chat format, fine-tune it on English chat about group A,
+    then probe group B in Chinese again."""
     from mosslite.checkpoint import load_checkpoint
     from mosslite.tokenizer import load_tokenizer
     from mosslite.train.sft import sft
@@ -262,6 +292,7 @@ def run_cell(cell: Cell, root=None, progress: bool = False, threads: int | None 
         torch.set_num_threads(threads)
     meta = meta_instruction()
     base = pretrain_base(cell, meta, root, progress)
+    untuned = untuned_chat(cell, base, meta, root)
     folder = stage_dir("sft", cache_key("sft", base_key(cell), TUNES[cell.tune], TRAINING.context), root)
     info = _done(folder)
     fresh_sft = info is None
@@ -283,7 +314,8 @@ def run_cell(cell: Cell, root=None, progress: bool = False, threads: int | None 
     cloze = {k: ClozeScores(**v) for k, v in base.info["cloze"].items()}
     sft_info = {k: v for k, v in info.items() if k != "chat"}
     base_info = {**{k: v for k, v in base.info.items() if k != "cloze"}, "fresh": base.fresh}
-    return CellResult(cell, base_info, {**sft_info, "fresh": fresh_sft}, chat, cloze)
+    return CellResult(cell, base_info, {**sft_info, "fresh": fresh_sft}, chat, cloze, ChatScores(**untuned["chat"]),
+                      {k: v for k, v in untuned.items() if k != "chat"})
 
 
 def world_of(cell: Cell) -> WorldConfig:

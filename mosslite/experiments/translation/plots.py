@@ -17,8 +17,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 LABELS = {"chat_knowledge": "chat: knowledge transfer (ZH question, group B)",
           "chat_answer_zh": "chat: answers in Chinese", "chat_upper_bound": "chat: EN question (upper bound)",
           "cloze_zh_B": "cloze: ZH prefix, group B", "cloze_en_B": "cloze: EN prefix, group B",
-          "question_zh_B": "base model: ZH question as plain text, group B"}
-PANELS = ("cloze_zh_B", "question_zh_B", "chat_knowledge", "chat_answer_zh", "chat_upper_bound")
+          "question_zh_B": "base model: ZH question as plain text, group B",
+          "untuned_knowledge": "base model: ZH question in chat format, group B"}
+PANELS = ("cloze_zh_B", "question_zh_B", "untuned_knowledge", "chat_knowledge", "chat_answer_zh", "chat_upper_bound")
 
 
 def share_label(share: float) -> str:
@@ -68,8 +69,8 @@ def reference_value(rows: list[dict], axis: str):
 
 
 def plot_sweep(rows: list[dict], out: Path) -> list[Path]:
-    """transfer_vs_share.png (the three rungs: cloze, plain-text question, chat; then answer language and the upper
-    bound), and one such figure per other axis that varies (design, steps, tune)."""
+    """transfer_vs_share.png (the rungs: cloze, plain-text question, chat on the untuned base, chat after tuning;
+    then answer language and the upper bound), and one such figure per other axis that varies (design, steps, tune)."""
     written = []
     axes_names = ("size", "design", "steps", "tune")
     for by in axes_names:

@@ -58,9 +58,10 @@ SWEEPS: dict[str, Callable[[], list[Cell]]] = {
     # Single-seed scans of the other axes (seed 0; each cell's 0% control included), cheapest first:
     # English-only fine-tuning recipes on the default bases: LoRA, one answer template, fewer steps, a lower rate.
     "tunes": lambda: _grid(seeds=(0,), zh=(0.0, 0.01, 0.1), tune=tuple(TUNES)[1:-1], size=("toy",), steps=(STEPS,)),
-    # Model size beside the default sweep's toy: tiny (3 seeds) and small (one seed), with 10% Chinese added.
-    "sizes": lambda: (_grid(zh=(0.0, 0.01, 0.1), size=("tiny",), steps=(STEPS,))
-                      + _grid(seeds=(0,), zh=(0.0, 0.01, 0.1), size=("small",), steps=(STEPS,))),
+    # Model size beside the default sweep's toy: tiny at the target's shares, 3 seeds (~8 CPU-min per base).
+    "sizes": lambda: _grid(zh=(0.0, 0.01), size=("tiny",), steps=(STEPS,)),
+    # One size further: small, one seed (~80 CPU-min per base; three seeds are ~8 CPU-hours, more than a CPU session).
+    "sizes-small": lambda: _grid(seeds=(0,), zh=(0.0, 0.01), size=("small",), steps=(STEPS,)),
     # What kind of Chinese text: every design at 1% and 10% (0% is the same text for every design).
     "designs": lambda: _grid(seeds=(0,), zh=(0.0, 0.01, 0.1), design=tuple(DESIGNS), size=("toy",), steps=(STEPS,)),
     # Pretraining length: half and double the default.
@@ -71,8 +72,9 @@ SWEEPS: dict[str, Callable[[], list[Cell]]] = {
 
 
 def run_sweep(cells: Sequence[Cell], out_dir: str | Path | None = None, workers: int = 2, root=None,
-              progress: bool = True, name: str = "custom", command: str = "") -> list[dict]:
-    """Run `cells` (bases trained once, `workers` processes with one torch thread each) and write the results."""
+              progress: bool = True, name: str = "custom", command: str = "", threads: int | None = None) -> list[dict]:
+    """Run `cells` (bases trained once, `workers` processes) and write the results. `threads` is torch threads per
+    process: by default one per worker, or up to four when there is a single worker."""
     from tqdm.auto import tqdm
 
     groups: dict[str, list[Cell]] = defaultdict(list)
@@ -82,14 +84,16 @@ def run_sweep(cells: Sequence[Cell], out_dir: str | Path | None = None, workers:
     start, load_before = time.perf_counter(), load()
     results: list[dict] = []
     bar = tqdm(total=len(cells), desc=f"translation/{name}", unit="cell", disable=not progress)
-    if workers <= 1:  # one process: it may use every core
+    if threads is None:  # one process may use every core; several share them
+        threads = max(1, min(4, os.cpu_count() or 1)) if workers <= 1 else 1
+    if workers <= 1:
         for group in order:
-            for row in _run_group(group, root, threads=max(1, min(4, os.cpu_count() or 1))):
+            for row in _run_group(group, root, threads=threads):
                 results.append(row)
                 bar.update()
     else:
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            futures = [pool.submit(_run_group, group, root) for group in order]
+            futures = [pool.submit(_run_group, group, root, threads) for group in order]
             for future in as_completed(futures):
                 for row in future.result():
                     results.append(row)
@@ -98,8 +102,12 @@ def run_sweep(cells: Sequence[Cell], out_dir: str | Path | None = None, workers:
     position = {c: i for i, c in enumerate(cells)}
     results.sort(key=lambda r: position[Cell(**r["cell"])])
     bases = {base_key(Cell(**r["cell"])): r["base"] for r in results}
-    cpu = sum(b["cpu_time"] for b in bases.values()) + sum(r["sft"]["cpu_time"] for r in results)
+    untuned = {base_key(Cell(**r["cell"])) + r["cell"]["tune"]: r.get("untuned", {}).get("cpu_time", 0)
+               for r in results}  # one untuned probe per base and question count
+    cpu = (sum(b["cpu_time"] for b in bases.values()) + sum(r["sft"]["cpu_time"] for r in results)
+           + sum(untuned.values()))
     run = {"sweep": name, "command": command, "cells": len(cells), "bases": len(groups), "workers": workers,
+           "threads": threads,
            "bases_trained_now": sum(b["fresh"] for b in bases.values()),
            "sft_runs_now": sum(r["sft"]["fresh"] for r in results),
            # CPU seconds of every stage (one torch thread each): what the sweep costs on quiet cores, whatever the
@@ -129,6 +137,7 @@ ROW_FIELDS = ("design", "size", "zh", "steps", "tune", "seed")
 def flat_row(result: dict) -> dict:
     """One CSV row: the cell, the measured share and every headline number."""
     base, chat, cloze = result["base"], result["chat"], result["cloze"]
+    untuned = result.get("untuned", {}).get("chat", {})
     row = {k: result["cell"][k] for k in ROW_FIELDS}
     row.update({
         "zh_measured": round(base["corpus"]["zh_share"], 5), "pretrain_loss": base["train_loss"][-1][1],
@@ -136,6 +145,9 @@ def flat_row(result: dict) -> dict:
         "cloze_zh_A": _first(cloze["zh"]["accuracy"], "A/"), "cloze_zh_B_translated": cloze["zh"]["picked_zh"],
         "question_zh_B": base["question"]["zh"]["accuracy"].get("B/en"),
         "question_zh_B_answer_zh": base["question"]["zh"]["answer_zh"],
+        # The chat probe before tuning (absent from results written before it was recorded).
+        "untuned_knowledge": untuned.get("knowledge"), "untuned_answer_zh": untuned.get("answer_zh"),
+        "untuned_upper_bound": untuned.get("upper_bound"),
         "chat_knowledge": chat["knowledge"], "chat_answer_zh": chat["answer_zh"], "chat_relation_ok": chat["relation_ok"],
         "chat_upper_bound": chat["upper_bound"], "chat_seen_zh": chat["seen_zh"],
         "pretrain_s": base["wall_time"], "pretrain_load": base["load"][0], "sft_s": result["sft"]["wall_time"],
@@ -148,8 +160,9 @@ def _first(scores: dict, prefix: str):
     return next((v for k, v in scores.items() if k.startswith(prefix)), None)
 
 
-METRICS = ("cloze_zh_B", "cloze_en_B", "question_zh_B", "question_zh_B_answer_zh", "chat_knowledge", "chat_answer_zh", "chat_relation_ok", "chat_upper_bound",
-           "chat_seen_zh")
+METRICS = ("cloze_zh_B", "cloze_en_B", "question_zh_B", "question_zh_B_answer_zh", "untuned_knowledge",
+           "untuned_answer_zh", "untuned_upper_bound", "chat_knowledge", "chat_answer_zh", "chat_relation_ok",
+           "chat_upper_bound", "chat_seen_zh")
 
 
 def summarize(rows: list[dict]) -> list[dict]:
