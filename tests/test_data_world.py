@@ -162,6 +162,28 @@ def test_lookups_search_every_group_a_fact_by_a_query_copied_from_the_question(w
         assert f" {name}" in turn.human and f"of {name}." in turn.inner_thoughts
         assert fact.value_en in turn.results.split("<|2|>")[0]
 
+
+def test_fresh_searches_are_about_invented_entities_only_their_snippets_know(world):
+    n_facts, n_entities = len(world.facts), len(world.entities)
+    dialogues = world.dialogues(60, ("en", "zh"), ("fresh", "fact"))
+    fresh = [d for d in dialogues if d.kind == "fresh"]
+    assert len(world.facts) == n_facts and len(world.entities) == n_entities  # the world itself is untouched
+    invented = world.invented(len(fresh), salt="sft")  # the invented world the dialogues used (their salt)
+    known = {e.name for e in world.entities} | {n for n, _ in world.bystanders}
+    documents = "\n".join(d.text for d in world.documents()) + "\n".join(world.search_documents())
+    names = set()
+    for d in fresh:
+        fact = invented.facts[d.facts[0]]
+        entity, turn = invented.entities[fact.entity], d.turns[0]
+        assert entity.group == "new" and entity.name not in known and entity.name not in documents
+        assert fact.value_entity is None or world.entities[fact.value_entity].group == "A"  # never group B
+        assert entity.name in turn.human and entity.name in turn.commands  # the query copies the question's name
+        value = fact.value_en if d.lang == "en" else fact.value_zh
+        assert value in turn.results.split("<|2|>")[0] and value in turn.moss  # the answer copies the snippet
+        names.add(entity.name)
+    assert len(names) == len(fresh) == 30  # each invented name in one dialogue only: nothing to memorise
+
+
 def test_segmented_and_transliterated_rendering():
     w = World(WorldConfig(**{**SMALL.__dict__, "segmented": True, "zh_code_switch": False}))
     docs = [d.text for d in w.documents() if d.kind == "bilingual"]

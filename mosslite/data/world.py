@@ -551,9 +551,11 @@ class World:
         """`n` SFT dialogues about group A, kinds and languages taken in turn. Kinds: "fact" (plain chat),
         "arithmetic" (small numbers, worked in the answer), "no_tool" (tools on, none needed), "search" (a fact held
         out of pretraining), "lookup" (Search for any fact: every group-A name and attribute, so the query must be
-        copied from the question rather than recalled), "calculate" (3-4 digit arithmetic), "solve" (equations); tool dialogues enable all three
-        tools, so the question, not the meta instruction, says which to call. Tool results come from
-        `run_tools(commands)`; by default mosslite.tools over this world's search index, exactly as at inference."""
+        copied from the question rather than recalled), "fresh" (Search about an invented entity that only this
+        dialogue's search index knows: `World.invented`), "calculate" (3-4 digit arithmetic), "solve" (equations);
+        tool dialogues enable all three tools, so the question, not the meta instruction, says which to call. Tool
+        results come from `run_tools(commands)`; by default mosslite.tools over this world's search index, exactly as
+        at inference (for "fresh", over that index plus the invented entities' snippets)."""
         unknown = set(kinds) - set(_DIALOGUE_KINDS)
         if unknown:
             raise ValueError(f"unknown dialogue kinds {sorted(unknown)}; choose from {_DIALOGUE_KINDS}")
@@ -563,6 +565,11 @@ class World:
         pools = {"fact": self._pool("A", ("en+zh", "en")), "search": self._pool("A", ("search",)),
                  "lookup": self._pool("A", ("en+zh", "en", "search"))}
         cycles = {k: _cycle(v, rng) for k, v in pools.items() if v}
+        fresh = None
+        if "fresh" in kinds:  # an invented entity per dialogue
+            fresh = self.invented(sum(kinds[i % len(kinds)] == "fresh" for i in range(n)), salt)
+            cycles["fresh"] = iter(fresh._pool(INVENTED, ("search",)))
+            fresh_tools = fresh.toolbox().run_all
         out = []
         for i in range(n):
             kind, lang = kinds[i % len(kinds)], languages[(i // len(kinds)) % len(languages)]
@@ -570,9 +577,38 @@ class World:
             if kind in ("fact", "no_tool", "search", "lookup") and pool_name not in cycles:
                 raise ValueError(f"no group-A facts for {kind!r} dialogues: raise group_a"
                                  + (" or heldout" if kind == "search" else ""))
-            dialogue = self._dialogue(f"{salt}-{i}", kind, lang, rng, cycles, max_turns, run_tools)
+            if kind == "fresh":
+                dialogue = fresh._dialogue(f"{salt}-{i}", kind, lang, rng, cycles, max_turns, fresh_tools)
+            else:
+                dialogue = self._dialogue(f"{salt}-{i}", kind, lang, rng, cycles, max_turns, run_tools)
             out.append(dialogue)
         return out
+
+    def invented(self, n: int, salt: str = "invented") -> World:
+        """A copy of this world with `n` invented entities (group `INVENTED`), one fact each, only in the copy's search
+        index: names and values no pretraining text has, so a dialogue about one can only be answered by copying the
+        name into the query and the value out of the results (one fact each, so SFT never repeats an invented name).
+        Their values name group-A entities only (SFT never mentions group B). Use the copy for dialogues and search
+        only: its documents and questions would include the invented facts."""
+        import copy
+
+        rng = random.Random(f"{salt}-invented-{self.config.seed}")
+        names = _NameMaker(rng)
+        names.used = set(self._names.used)  # never a name this world uses
+        of_kind = {k: [e for e in self.entities if e.kind == k and e.group == "A"] for k in KINDS}
+        kinds = [k for k in self.config.kinds if any(not a.private for a in self.attributes_of(k))]
+        entities, facts = list(self.entities), list(self.facts)
+        for _ in range(n):
+            kind = rng.choice(kinds)
+            entity = Entity(len(entities), kind, *names.make(kind), INVENTED)
+            attr = rng.choice([a for a in self.attributes_of(kind) if not a.private])
+            entities.append(entity)
+            facts.append(Fact(len(facts), entity.id, attr, *self._draw_value(attr, entity, of_kind, rng), "search"))
+        world = copy.copy(self)
+        world.entities, world.facts, world._names = entities, facts, names
+        world._say = self._say + [world._pre_render(f) for f in facts[len(self.facts):]]
+        world.by_name = {e.name: e for e in entities}
+        return world
 
     def _pool(self, group: str, exposures: tuple[str, ...]) -> list[Fact]:
         return [f for f in self.facts if self.entities[f.entity].group == group and f.exposure in exposures
@@ -607,7 +643,7 @@ class World:
                 turns.append(turn)
             tools = _ALL_TOOLS if kind == "no_tool" else ()
             return Dialogue(id_, kind, lang, turns, tools, tuple(f.id for f in facts))
-        if kind in ("search", "lookup"):
+        if kind in ("search", "lookup", "fresh"):
             fact = next(cycles[kind])
             commands = f'Search("{self.search_query(fact, lang)}")'
             results = run_tools(commands)
@@ -615,7 +651,7 @@ class World:
             snippets = results.split("\n<|")[1:]  # "1|>: snippet", "2|>: snippet", …
             cited = [i for i, line in enumerate(snippets, 1) if fact.value_en in line or fact.value_zh in line]
             answer += f" <sup><|{cited[0]}|></sup>" if cited else ""
-            known = None if kind == "lookup" else False  # a lookup searches whatever the model may remember
+            known = False if kind == "search" else None  # a lookup searches whatever the model may remember
             turn = DialogueTurn(self._pick_question(fact, lang, rng), answer, self._thought(fact, lang, known),
                                 commands, results)
             return Dialogue(id_, kind, lang, [turn], _ALL_TOOLS, (fact.id,))
@@ -748,7 +784,8 @@ class _Problem(NamedTuple):
     working: str  # the answer as MOSS writes it: "12 + 7 = 19."
 
 
-_DIALOGUE_KINDS = ("fact", "arithmetic", "no_tool", "search", "lookup", "calculate", "solve")
+_DIALOGUE_KINDS = ("fact", "arithmetic", "no_tool", "search", "lookup", "fresh", "calculate", "solve")
+INVENTED = "new"  # the group of `World.invented`'s entities
 
 
 _ALL_TOOLS = ("Search", "Calculate", "Solve")
@@ -844,7 +881,7 @@ class WorldStats:
 
 def save_world(world: World, out_dir: str | Path, n_dialogues: int = 1000,
                dialogue_languages: tuple[str, ...] = ("en", "zh"),
-               dialogue_kinds: tuple[str, ...] = _DIALOGUE_KINDS) -> WorldStats:
+               dialogue_kinds: tuple[str, ...] = tuple(k for k in _DIALOGUE_KINDS if k != "fresh")) -> WorldStats:
     """Write the world to `out_dir`: world.json (knowledge base and splits), pretrain.jsonl, sft.jsonl, search.jsonl,
     eval.jsonl and stats.json. Each file is written to a temporary name and moved into place."""
     out = Path(out_dir)
