@@ -182,6 +182,10 @@ def test_fresh_searches_are_about_invented_entities_only_their_snippets_know(wor
         assert value in turn.results.split("<|2|>")[0] and value in turn.moss  # the answer copies the snippet
         names.add(entity.name)
     assert len(names) == len(fresh) == 30  # each invented name in one dialogue only: nothing to memorise
+    assert len(invented.facts) - len(world.facts) > 2 * len(fresh)  # their other facts are in the index too
+    same_entity = [sum(f"<|{i}|>: {invented.entities[invented.facts[d.facts[0]].entity].name} " in d.turns[0].results
+                       for i in (2, 3)) for d in fresh]
+    assert 2 in same_entity  # its other snippets can be the same entity's other facts: the attribute decides
 
 
 def test_segmented_and_transliterated_rendering():

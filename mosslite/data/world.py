@@ -523,10 +523,11 @@ class World:
         return self._en(text) if lang == "en" else self._zh(text)
 
     # --------------------------------------------------------------------------------------------- search
-    def search_documents(self) -> list[str]:
-        """One snippet per public fact and language, held-out facts included: what `Search` can find."""
+    def search_documents(self, facts: list[Fact] | None = None) -> list[str]:
+        """One snippet per public fact (of `facts`, default all) and language, held-out facts included: what `Search`
+        can find."""
         docs = []
-        for fact in self.facts:
+        for fact in self.facts if facts is None else facts:
             if fact.attribute.private:
                 continue
             entity, a = self.entities[fact.entity], fact.attribute
@@ -566,10 +567,13 @@ class World:
                  "lookup": self._pool("A", ("en+zh", "en", "search"))}
         cycles = {k: _cycle(v, rng) for k, v in pools.items() if v}
         fresh = None
-        if "fresh" in kinds:  # an invented entity per dialogue
+        if "fresh" in kinds:  # an invented entity per dialogue, asked about one of its facts
             fresh = self.invented(sum(kinds[i % len(kinds)] == "fresh" for i in range(n)), salt)
-            cycles["fresh"] = iter(fresh._pool(INVENTED, ("search",)))
-            fresh_tools = fresh.toolbox().run_all
+            by_entity: dict[int, list[Fact]] = {}
+            for fact in fresh._pool(INVENTED, ("search",)):
+                by_entity.setdefault(fact.entity, []).append(fact)
+            cycles["fresh"] = iter([rng.choice(facts) for facts in by_entity.values()])
+            fresh_tools = _ChunkedSearch(fresh, self.search_documents(), list(by_entity.values()))
         out = []
         for i in range(n):
             kind, lang = kinds[i % len(kinds)], languages[(i // len(kinds)) % len(languages)]
@@ -585,11 +589,12 @@ class World:
         return out
 
     def invented(self, n: int, salt: str = "invented") -> World:
-        """A copy of this world with `n` invented entities (group `INVENTED`), one fact each, only in the copy's search
+        """A copy of this world with `n` invented entities (group `INVENTED`) whose facts are only in the copy's search
         index: names and values no pretraining text has, so a dialogue about one can only be answered by copying the
-        name into the query and the value out of the results (one fact each, so SFT never repeats an invented name).
-        Their values name group-A entities only (SFT never mentions group B). Use the copy for dialogues and search
-        only: its documents and questions would include the invented facts."""
+        name into the query and the value out of the results. Each has every attribute of its kind, so a search
+        returns its other facts too and the answer must pick the snippet with the asked attribute, as for a real
+        entity. Values name group-A entities only (SFT never mentions group B). Use the copy for dialogues and
+        search only: its documents and questions would include the invented facts."""
         import copy
 
         rng = random.Random(f"{salt}-invented-{self.config.seed}")
@@ -601,9 +606,11 @@ class World:
         for _ in range(n):
             kind = rng.choice(kinds)
             entity = Entity(len(entities), kind, *names.make(kind), INVENTED)
-            attr = rng.choice([a for a in self.attributes_of(kind) if not a.private])
             entities.append(entity)
-            facts.append(Fact(len(facts), entity.id, attr, *self._draw_value(attr, entity, of_kind, rng), "search"))
+            for attr in self.attributes_of(kind):
+                if not attr.private:
+                    facts.append(Fact(len(facts), entity.id, attr, *self._draw_value(attr, entity, of_kind, rng),
+                                      "search"))
         world = copy.copy(self)
         world.entities, world.facts, world._names = entities, facts, names
         world._say = self._say + [world._pre_render(f) for f in facts[len(self.facts):]]
@@ -775,6 +782,28 @@ class World:
                 "facts": [{"id": f.id, "entity": self.entities[f.entity].name, "kind": self.entities[f.entity].kind,
                            "attribute": f.attribute.name, "value_en": f.value_en, "value_zh": f.value_zh,
                            "exposure": f.exposure, "group": self.entities[f.entity].group} for f in self.facts]}
+
+
+class _ChunkedSearch:
+    """`run_all` for "fresh" dialogues: Search over this world's snippets plus those of a chunk of invented entities
+    (the chunk of the one asked about), so thousands of them cost thousands of small indexes, not one huge one."""
+
+    def __init__(self, invented: World, base_docs: list[str], facts_by_entity: list[list[Fact]], chunk: int = 64):
+        self.invented, self.base_docs, self.chunk = invented, base_docs, chunk
+        self.groups = [facts_by_entity[i: i + chunk] for i in range(0, len(facts_by_entity), chunk)]
+        self.slot = {facts[0].entity: i // chunk for i, facts in enumerate(facts_by_entity)}
+        self.cache: tuple[int, object] | None = None
+
+    def __call__(self, commands: str) -> str:
+        from mosslite.tools import BM25Index, Toolbox
+
+        names = re.findall(r"[A-Z][a-z]+(?: [A-Z][a-z]+)?", commands)  # "Gobol", "Kevur Guild"
+        entity = next(e.id for e in map(self.invented.by_name.get, names) if e is not None and e.group == INVENTED)
+        slot = self.slot[entity]
+        if self.cache is None or self.cache[0] != slot:  # dialogues come in entity order: one index per chunk
+            facts = [f for group in self.groups[slot] for f in group]
+            self.cache = (slot, Toolbox(index=BM25Index(self.base_docs + self.invented.search_documents(facts))))
+        return self.cache[1].run_all(commands)
 
 
 class _Problem(NamedTuple):
