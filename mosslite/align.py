@@ -68,11 +68,17 @@ class DPOOutput:
 
 
 def dpo_loss(policy_chosen: Tensor, policy_rejected: Tensor, reference_chosen: Tensor, reference_rejected: Tensor,
-             beta: float) -> DPOOutput:
-    """DPO's loss from summed answer log-probabilities ([B] each): mean of −log σ(β·((πc − refc) − (πr − refr)))."""
+             beta: float, sft_weight: float = 0.0, chosen_tokens: Tensor | None = None) -> DPOOutput:
+    """DPO's loss from summed answer log-probabilities ([B] each): mean of −log σ(β·((πc − refc) − (πr − refr))).
+    `sft_weight` > 0 adds RPO's term, sft_weight · mean(−πc / chosen_tokens): the chosen answer's mean token
+    negative log-likelihood, which keeps it likely in absolute terms (DPO alone can win by making both unlikely)."""
     chosen = beta * (policy_chosen - reference_chosen)
     rejected = beta * (policy_rejected - reference_rejected)
     loss = -F.logsigmoid(chosen - rejected).mean()  # logsigmoid, not log(sigmoid()): exact for large margins
+    if sft_weight:
+        if chosen_tokens is None:
+            raise ValueError("sft_weight needs chosen_tokens: the number of answer tokens of each chosen answer")
+        loss = loss + sft_weight * (-policy_chosen / chosen_tokens.clamp(min=1)).mean()
     return DPOOutput(loss, chosen.detach(), rejected.detach())
 
 
@@ -240,7 +246,8 @@ class AlignModule(SFTModule):
         reference = self.reference.to(x.device)  # a no-op after the first call
         with torch.no_grad():
             ref = sequence_logprobs(reference(x), y)
-        return dpo_loss(policy[:half], policy[half:], ref[:half], ref[half:], self.config.beta)
+        return dpo_loss(policy[:half], policy[half:], ref[:half], ref[half:], self.config.beta,
+                        self.config.sft_weight, (y[:half] != IGNORE_INDEX).sum(-1))
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> dict:
         out = self._dpo(batch)

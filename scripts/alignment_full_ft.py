@@ -1,6 +1,7 @@
-"""One-seed supplement to `mosslite experiment alignment`: the sft and sft+idk arms with full fine-tuning instead
-of LoRA (so the embeddings and the output head, which LoRA freezes, can learn to write a refusal), and a milder DPO
-(lr 2e-3, 80 steps) from the full-fine-tuned sft+idk model. Writes results/alignment/full_ft.json.
+"""One-seed supplement to the first version of `mosslite experiment alignment` (no forum threads in pretraining):
+the sft and sft+idk arms with full fine-tuning instead of LoRA (so the embeddings and the output head, which LoRA
+freezes, can learn to write a refusal), and a milder DPO (lr 2e-3, 80 steps) from the full-fine-tuned sft+idk model.
+Writes results/alignment/full_ft.json.
 
     python scripts/alignment_full_ft.py [--steps 150] [--lr 1e-3] [--arms sft idk] [--dpo]
 """
@@ -47,7 +48,8 @@ def main() -> None:
     parser.add_argument("--arms", nargs="+", default=["sft", "idk"], choices=["sft", "idk"])
     parser.add_argument("--dpo", action="store_true", help="also DPO from the full sft+idk model")
     args = parser.parse_args()
-    recipe = E.Recipe()
+    # the recipe of the chapter's first version (no forum threads in pretraining), whose LoRA arms never refused
+    recipe = replace(E.Recipe(), forum=0, pretrain_steps=600, idk_dialogues=600, sft_steps=300)
     world = World(WorldConfig(**E.world_settings(recipe)))
     base, tok, _ = E.pretrained_base(recipe, world, Path(cache_dir()) / "alignment")
     cache = base.parent.parent

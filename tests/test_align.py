@@ -86,6 +86,20 @@ def test_dpo_loss_and_gradient_match_a_hand_computed_case():
     assert policy_rejected.grad.tolist() == pytest.approx([-g for g in expected], abs=1e-6)
 
 
+def test_the_sft_term_adds_the_chosen_answers_mean_token_nll():
+    # RPO: loss = DPO + w · mean(−πc / tokens); with π = ref the DPO part is log 2
+    policy_chosen = torch.tensor([-4.0, -9.0], requires_grad=True)
+    rejected = torch.tensor([-3.0, -3.0])
+    out = dpo_loss(policy_chosen, rejected, policy_chosen.detach(), rejected, beta=0.1, sft_weight=0.5,
+                   chosen_tokens=torch.tensor([2, 3]))
+    assert out.loss.item() == pytest.approx(math.log(2) + 0.5 * (4 / 2 + 9 / 3) / 2)
+    out.loss.backward()
+    # the DPO part's gradient is −β·σ(0)/2 = −0.025 per pair; the SFT term's is −w/(tokens·2)
+    assert policy_chosen.grad.tolist() == pytest.approx([-0.025 - 0.5 / 4, -0.025 - 0.5 / 6])
+    with pytest.raises(ValueError, match="chosen_tokens"):
+        dpo_loss(policy_chosen, rejected, policy_chosen, rejected, beta=0.1, sft_weight=1.0)
+
+
 def test_the_loss_starts_at_log_two_when_policy_is_the_reference():
     logps = torch.tensor([-5.0, -7.0, -2.0])
     out = dpo_loss(logps, logps - 1, logps, logps - 1, beta=0.1)
@@ -226,6 +240,8 @@ def test_config_errors_name_the_key(tmp_path):
         align_config_from_dict({"world_pairs": 4, "world_dialogues": 10})
     with pytest.raises(ValueError, match="beta must be positive"):
         align_config_from_dict({"world_pairs": 4, "beta": 0})
+    with pytest.raises(ValueError, match="sft_weight must not be negative"):
+        align_config_from_dict({"world_pairs": 4, "sft_weight": -1})
     with pytest.raises(ValueError, match=r"pair_kinds has \['lies'\]"):
         align_config_from_dict({"world_pairs": 4, "pair_kinds": ["lies"]})
     with pytest.raises(ValueError, match="no preference data"):

@@ -10,6 +10,7 @@ from mosslite.data.honesty import (
     PRIVACY_RULE,
     PRIVATE_PHRASINGS,
     Probe,
+    forum_documents,
     honesty_conversations,
     honesty_probes,
     private_facts,
@@ -104,3 +105,19 @@ def test_a_probe_is_its_last_turn():
     q = WORLD.questions()[0]
     probe = Probe(q, "known", "en", "plain", (Turn(human="hi", moss="hello"), Turn(human=q.en)))
     assert probe.text == q.en
+
+
+def test_forum_threads_put_both_refusals_into_pretraining_text_without_the_evaluations_unknowns():
+    docs = forum_documents(WORLD, 60)
+    assert docs == forum_documents(WORLD, 60) and len(docs) == 60
+    text = "\n".join(docs)
+    answers = [line.split(" ", 1)[1] for doc in docs for line in doc.split("\n")[1::2]]
+    assert any(is_refusal(a) and "private" in a for a in answers) and any("不知道" in a for a in answers)
+    assert any("don't know" in a or "do not know" in a for a in answers) and any("不能透露" in a for a in answers)
+    assert any(not is_refusal(a) for a in answers)  # public facts are answered
+    assert not any(q.entity in text for q in WORLD.unknown_questions(200))  # the evaluation's invented people
+    for fact in WORLD.facts:  # group-B facts held out of pretraining stay unknown: never asked, never stated
+        if fact.exposure == "search" and WORLD.entities[fact.entity].group == "B":
+            for lang in ("en", "zh"):
+                assert not any(WORLD.question_text(fact, lang, t) in text or WORLD.statement(fact, lang, t) in text
+                               for t in range(8))

@@ -186,3 +186,55 @@ def honesty_probes(world: World, n_known: int = 40, n_unknown: int = 40, n_benig
     out += [plain(by_fact[f.id], "benign", languages[i % len(languages)])
             for i, f in enumerate(rng.sample(benign, min(n_benign, len(benign))))]
     return out
+
+
+# ------------------------------------------------------------------------------------------ pretraining text
+# How a question-and-answer forum lays out a thread: (question marker, answer marker) per language.
+FORUM_LAYOUTS = {"en": (("Q:", "A:"), ("Question:", "Answer:"), ("Someone asked:", "Reply:")),
+                 "zh": (("问 ：", "答 ："), ("提问 ：", "回答 ："))}
+FORUM_KINDS = ("known", "unknown", "heldout", "private")
+
+
+def forum_documents(world: World, n: int, salt: str = "forum", per_thread: int = 3,
+                    weights: Sequence[float] = (0.4, 0.25, 0.15, 0.2)) -> list[str]:
+    """`n` forum threads for pretraining, `per_thread` questions each, as web text has them: a public fact answered
+    with its statement ("known"), "I don't know" to a person nobody knows ("unknown", names never used by the
+    evaluation) or to a group-A fact no document states ("heldout"), and a privacy refusal to a secret-code question
+    in a training phrasing ("private"). The refusals then are fluent text the base can write, and tuning only has
+    to route to them. Group-B held-out facts (the evaluation's unknowns) never appear."""
+    rng = random.Random(f"{salt}-{world.config.seed}")
+    known = [f for f in world.facts if f.exposure != "search" and not f.attribute.private]
+    heldout = [f for f in world.facts if f.exposure == "search" and world.entities[f.entity].group == "A"]
+    private = [f for f in world.facts if f.attribute.private]
+    unknown = training_unknowns(world, max(n, 1), salt=f"{salt}-unknown")
+    pools = {"known": known, "unknown": unknown, "heldout": heldout, "private": private}
+    kinds = [k for k in FORUM_KINDS if pools[k]]
+    chosen_weights = [w for k, w in zip(FORUM_KINDS, weights) if pools[k]]
+    docs = []
+    for _ in range(n):
+        lang = "zh" if rng.random() < 0.3 else "en"
+        ask, reply = rng.choice(FORUM_LAYOUTS[lang])
+        lines = []
+        for _ in range(per_thread):
+            kind = rng.choices(kinds, chosen_weights)[0]
+            if kind == "known" or kind == "heldout":
+                fact = rng.choice(pools[kind])
+                # Chinese text only mentions what Chinese documents may (group B is English-only)
+                lang_q = lang if fact.exposure == "en+zh" or kind == "heldout" and lang == "zh" else "en"
+                question = world.question_text(fact, lang_q, rng.randrange(8))
+                answer = world.statement(fact, lang_q, rng.randrange(8)) if kind == "known" \
+                    else say(world, DONT_KNOW, lang_q, rng)
+            elif kind == "unknown":
+                item = rng.choice(unknown)
+                lang_q = lang
+                question, answer = (item.en if lang == "en" else item.zh), say(world, DONT_KNOW, lang, rng)
+            else:
+                fact, lang_q = rng.choice(private), lang
+                question = private_turns(world, fact, ("direct", "rephrased")[rng.randrange(2)], lang, "train",
+                                         rng)[0].human
+                answer = say(world, DECLINE_PRIVATE, lang, rng)
+            markers = FORUM_LAYOUTS[lang_q][FORUM_LAYOUTS[lang].index((ask, reply))] \
+                if lang_q == lang else FORUM_LAYOUTS[lang_q][0]
+            lines.append(f"{markers[0]} {question}\n{markers[1]} {answer}")
+        docs.append("\n".join(lines))
+    return docs

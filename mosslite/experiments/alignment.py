@@ -1,14 +1,17 @@
 """Alignment, measured: honesty and harmlessness of an SFT model, the same with "I don't know" data, and with DPO.
 
 A tiny base is pretrained on a bilingual world where some facts are held out of pretraining and half the people
-have a secret code the meta instruction forbids revealing. Three arms start from it, each with several seeds:
+have a secret code the meta instruction forbids revealing, plus forum threads where strangers' questions get "I don't
+know" and secret codes get a privacy refusal (without them the refusal sentences are not text the base can write, and
+no LoRA arm ever refuses). Three arms start from it, each with several seeds:
 
     sft      LoRA SFT on fact dialogues that answer every question, secret codes of group-A people included (a
              helpful-only assistant, the quickstart's recipe)
     sft+idk  the same fact dialogues without the secret codes, plus "I don't know" dialogues (invented people,
              held-out facts), refusals to private questions in training phrasings and answers to benign questions
              about the same people
-    sft+dpo  DPO on world preference pairs (honest vs fabricated, refusal vs leak, helpful vs evasive) from `sft`
+    sft+dpo  DPO with an SFT term on the chosen answers (RPO) on world preference pairs (honest vs fabricated,
+             refusal vs leak, helpful vs evasive), from `sft+idk` (`Recipe.dpo_from`)
 
 Each model answers the probes of `mosslite.data.honesty.honesty_probes` (known and unknown facts, private questions
 in held-out phrasings, direct/rephrased/multi-turn pressure, English and Chinese, benign questions); a β and data-mix
@@ -52,23 +55,30 @@ class Recipe:
     vocab_size: int = 2048
     preset: str = "tiny"
     block_size: int = 256
-    pretrain_steps: int = 600
+    pretrain_steps: int = 900  # 600 before the forum threads: the same passes over the facts with them
     pretrain_batch: int = 8
     pretrain_lr: float = 3e-3
+    # forum threads in pretraining (mosslite.data.honesty.forum_documents): "I don't know" and the privacy refusal
+    # as web text has them, so the base can write them before any tuning asks it to; 0 = none (no arm then refuses)
+    forum: int = 600
     dialogues: int = 1500  # plain fact dialogues (every arm's SFT)
     code_dialogues: int = 150  # helpful-only SFT (arm "sft") also answers secret-code questions about group A
-    idk_dialogues: int = 600  # added for sft+idk: unknown, held-out, private and benign, in turn
-    sft_steps: int = 300
+    idk_dialogues: int = 1200  # added for sft+idk: unknown, held-out, private and benign, in turn
+    sft_steps: int = 450
     sft_lr: float = 5e-3  # LoRA rank 8, as the quickstart
     batch_size: int = 16
     pairs: int = 800
     pair_kinds: tuple[str, ...] = ALL_PAIR_KINDS
-    beta: float = 0.1
+    beta: float = 0.5
     dpo_steps: int = 150
-    dpo_lr: float = 5e-3  # LoRA adapters on the SFT model; the reference is the SFT model itself
+    dpo_lr: float = 1e-3  # LoRA adapters on the starting model, which is also the frozen reference
     dpo_batch: int = 8
+    # the arm DPO starts from: "sft+idk", where refusals already have probability (from "sft", DPO can only push
+    # the rejected answers down, and does so by truncating every answer)
+    dpo_from: str = "sft+idk"
+    dpo_sft_weight: float = 1.0  # AlignConfig.sft_weight: an SFT term on the chosen answer (RPO); 0 = plain DPO
     seeds: tuple[int, ...] = (0, 1, 2)  # of the fine-tuning stages (data order, LoRA init); one base for all
-    sweep_betas: tuple[float, ...] = (0.03, 1.0)  # β sweep at seed seeds[0] (β=beta comes from the arms)
+    sweep_betas: tuple[float, ...] = (0.1, 2.0)  # β sweep at seed seeds[0] (β=beta comes from the arms)
     # a data mix at β=beta: no helpful pairs, only honest and harmless ones
     sweep_mixes: tuple[tuple[str, ...], ...] = (("unknown", "heldout", "private"),)
     n_known: int = 30
@@ -78,7 +88,7 @@ class Recipe:
 
 
 SMOKE = Recipe(entities=12, heldout=0.2, docs_per_fact=20, vocab_size=512, preset="toy", pretrain_steps=4,
-               pretrain_batch=4, dialogues=40, code_dialogues=8, idk_dialogues=16, sft_steps=3, batch_size=4,
+               pretrain_batch=4, forum=10, dialogues=40, code_dialogues=8, idk_dialogues=16, sft_steps=3, batch_size=4,
                pairs=20, dpo_steps=3, dpo_batch=2, seeds=(0,), sweep_betas=(1.0,), sweep_mixes=(("unknown", "private"),), n_known=3,
                n_unknown=4, n_benign=2, max_new_tokens=6)
 
@@ -96,9 +106,11 @@ def pretrained_base(recipe: Recipe, world, cache: Path, say=print) -> tuple[Path
     """(checkpoint, tokenizer, info): the tool-use experiment's base recipe (`experiments.tools.pretrained_base`) on
     this world, in a cache folder named after this recipe's base fields; a base already there is reused whatever
     key the tool-use experiment gives it today."""
+    from mosslite.data.honesty import forum_documents
     from mosslite.experiments import tools
 
-    folder = cache / f"world-{_key(*[getattr(recipe, f) for f in BASE_FIELDS])}"
+    fields = [getattr(recipe, f) for f in BASE_FIELDS] + ([f"forum={recipe.forum}"] if recipe.forum else [])
+    folder = cache / f"world-{_key(*fields)}"  # without a forum, the key bases made before it existed have
     for done in sorted(folder.glob("base-*/done.json")):
         info = json.loads(done.read_text())
         say(f"[pretrain] reusing the base in {done.parent} (trained in {info['wall_s']:.0f} s)")
@@ -108,7 +120,8 @@ def pretrained_base(recipe: Recipe, world, cache: Path, say=print) -> tuple[Path
                                block_size=recipe.block_size, pretrain_context=recipe.block_size,
                                pretrain_steps=recipe.pretrain_steps, pretrain_batch=recipe.pretrain_batch,
                                pretrain_lr=recipe.pretrain_lr, kinds=("fact",), seed=0)
-    return tools.pretrained_base(base_recipe, world, folder, say)
+    forum = forum_documents(world, recipe.forum) if recipe.forum else []
+    return tools.pretrained_base(base_recipe, world, folder, say, extra_texts=forum)
 
 
 def _write_sft_data(world, recipe: Recipe, seed: int, idk: bool, path: Path) -> int:
@@ -192,6 +205,7 @@ def aligned(recipe: Recipe, world, sft_model: Path, tokenizer_dir: Path, cache: 
     from mosslite.train.align_config import AlignConfig
 
     fields = (recipe.pairs, kinds, beta, recipe.dpo_steps, recipe.dpo_lr, recipe.dpo_batch, seed, str(sft_model))
+    fields += (recipe.dpo_sft_weight,) if recipe.dpo_sft_weight else ()  # the keys of plain DPO runs stay
     folder = cache / f"dpo-{_key(*fields)}"
     info = _cached(folder)
     label = f"[sft+dpo] seed {seed}, beta {beta}, pairs {'/'.join(kinds)}"
@@ -204,6 +218,7 @@ def aligned(recipe: Recipe, world, sft_model: Path, tokenizer_dir: Path, cache: 
     write_pairs_jsonl(pairs, folder / "pairs.jsonl")
     config = AlignConfig(name="dpo", out_dir=str(folder), base=str(sft_model), tokenizer_dir=str(tokenizer_dir),
                          pairs=[str(folder / "pairs.jsonl")], beta=beta, val_fraction=0.05,
+                         sft_weight=recipe.dpo_sft_weight,
                          **_tune_settings(recipe, seed, recipe.dpo_steps, recipe.dpo_lr, recipe.dpo_batch))
     result = align(config, quiet=True)
     shutil.rmtree(folder / "checkpoints", ignore_errors=True)
@@ -402,6 +417,8 @@ def run(recipe: Recipe, out: Path, cache: Path | None = None, say=print) -> dict
     from mosslite.data.world import World, WorldConfig
     from mosslite.tokenizer import load_tokenizer
 
+    if recipe.dpo_from not in ("sft", "sft+idk"):
+        raise ValueError(f"recipe.dpo_from={recipe.dpo_from!r}: DPO starts from 'sft' or 'sft+idk'")
     start, cpu_start, load_start = time.perf_counter(), time.process_time(), _load()
     out.mkdir(parents=True, exist_ok=True)
     cache = cache or Path(cache_dir()) / "alignment"
@@ -418,12 +435,11 @@ def run(recipe: Recipe, out: Path, cache: Path | None = None, say=print) -> dict
     for seed in recipe.seeds:
         for arm in ARMS:
             if arm == "sft+dpo":
-                final, info = aligned(recipe, world, sft_models[seed], tokenizer_dir, cache, seed, recipe.beta,
-                                      recipe.pair_kinds, say)
+                final, info = aligned(recipe, world, sft_models[recipe.dpo_from, seed], tokenizer_dir, cache,
+                                      seed, recipe.beta, recipe.pair_kinds, say)
             else:
                 final, info = tuned(recipe, world, base, tokenizer_dir, cache, seed, arm == "sft+idk", say)
-                if arm == "sft":
-                    sft_models[seed] = final
+                sft_models[arm, seed] = final
             if seed == recipe.seeds[0]:
                 models[arm] = str(final)
             metrics = measure(final, tokenizer, world, probes, recipe, with_calibration=seed == recipe.seeds[0])
@@ -439,8 +455,8 @@ def run(recipe: Recipe, out: Path, cache: Path | None = None, say=print) -> dict
     settings = [(beta, recipe.pair_kinds) for beta in recipe.sweep_betas]
     settings += [(recipe.beta, kinds) for kinds in recipe.sweep_mixes]
     for beta, kinds in settings:
-        final, info = aligned(recipe, world, sft_models[recipe.seeds[0]], tokenizer_dir, cache, recipe.seeds[0],
-                              beta, kinds, say)
+        final, info = aligned(recipe, world, sft_models[recipe.dpo_from, recipe.seeds[0]], tokenizer_dir, cache,
+                              recipe.seeds[0], beta, kinds, say)
         metrics = measure(final, tokenizer, world, probes, recipe)
         mix = "all" if tuple(kinds) == recipe.pair_kinds else "/".join(k[0] for k in kinds)
         sweep.append({"label": f"β={beta} {mix}", "beta": beta, "pair_kinds": list(kinds), "dpo": info, **metrics})

@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -93,9 +94,10 @@ BASE_FIELDS = ("entities", "heldout", "docs_per_fact", "zh_share", "vocab_size",
 SFT_FIELDS = BASE_FIELDS + ("kinds", "dialogues", "sft_steps", "sft_lr", "batch_size")
 
 
-def build_tokenizer(world, recipe: Recipe, folder: Path) -> None:
-    """BPE on the pretraining text plus rendered plugin dialogues, so the meta instruction, role headers and tool
-    calls get tokens of their own (75 instead of 179 for the compact meta instruction with three tools)."""
+def build_tokenizer(world, recipe: Recipe, folder: Path, extra_texts: Sequence[str] = ()) -> None:
+    """BPE on the pretraining text (with `extra_texts`, documents another experiment adds) plus rendered plugin
+    dialogues, so the meta instruction, role headers and tool calls get tokens of their own (75 instead of 179 for
+    the compact meta instruction with three tools)."""
     from mosslite.chat import COMPACT_META
     from mosslite.tokenizer import MOSSLITE_PATTERN, train_tokenizer
     from mosslite.train.sft_data import world_conversation
@@ -103,7 +105,7 @@ def build_tokenizer(world, recipe: Recipe, folder: Path) -> None:
     # mosslite's pattern groups digits in threes with a leading space (" 606" "3"), so the "6063" inside a
     # Calculate("…") call is made of other tokens than the " 6063" of the question; single digits copy as they are.
     pattern = MOSSLITE_PATTERN.replace(r" ?\p{N}{1,3}", r"\p{N}") if recipe.split_digits else MOSSLITE_PATTERN
-    documents = [doc.text for doc in world.documents()]
+    documents = [doc.text for doc in world.documents()] + list(extra_texts)
     dialogues = world.dialogues(60, ("en", "zh"), recipe.scaffold_kinds, salt="tokenizer")
     scaffold = [world_conversation(d, COMPACT_META).render() for d in dialogues]
     train_tokenizer(documents + scaffold * 20, vocab_size=recipe.vocab_size, backend="fast",
@@ -140,8 +142,10 @@ def copy_drills(world, n: int, seed: int) -> list[str]:
     return documents
 
 
-def pretrained_base(recipe: Recipe, world, cache: Path, say=print) -> tuple[Path, Path, dict]:
-    """(checkpoint folder, tokenizer folder, info) of the base, pretrained once per recipe and kept in `cache`."""
+def pretrained_base(recipe: Recipe, world, cache: Path, say=print,
+                    extra_texts: Sequence[str] = ()) -> tuple[Path, Path, dict]:
+    """(checkpoint folder, tokenizer folder, info) of the base, pretrained once per recipe and kept in `cache`;
+    `extra_texts` join the pretraining (and tokenizer) text, and the caller's `cache` must name them."""
     from mosslite.data.pack import ChatLogTokenizer, pack
     from mosslite.tokenizer import load_tokenizer
     from mosslite.train import PretrainConfig, pretrain
@@ -153,10 +157,10 @@ def pretrained_base(recipe: Recipe, world, cache: Path, say=print) -> tuple[Path
         return folder / "final", folder / "tokenizer", info
     shutil.rmtree(folder, ignore_errors=True)
     start, cpu = time.perf_counter(), time.process_time()
-    build_tokenizer(world, recipe, folder / "tokenizer")
+    build_tokenizer(world, recipe, folder / "tokenizer", extra_texts)
     tokenizer = load_tokenizer(folder / "tokenizer")
-    packed = pack(pretraining_texts(world, recipe), ChatLogTokenizer(tokenizer), folder / "data", val_fraction=0.05,
-                  seed=recipe.seed, progress=False)
+    packed = pack(pretraining_texts(world, recipe) + list(extra_texts), ChatLogTokenizer(tokenizer), folder / "data",
+                  val_fraction=0.05, seed=recipe.seed, progress=False)
     steps, lr = recipe.pretrain_steps, recipe.pretrain_lr
     config = PretrainConfig(name="tools-base", out_dir=str(folder), model=recipe.preset, seed=recipe.seed,
                             model_args={"block_size": recipe.block_size}, data_dir=str(folder / "data"),

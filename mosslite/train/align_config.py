@@ -24,6 +24,9 @@ class AlignConfig(TuneConfig):
     out_dir: str = "runs/align/toy"
     reference: str | None = None  # the frozen reference model's checkpoint folder; None = `base` (the usual choice)
     beta: float = 0.1  # how far the policy may move from the reference: small β = the margin matters more
+    # weight of an SFT term, the chosen answer's mean token negative log-likelihood, added to DPO's loss (as RPO
+    # does): DPO alone can win by making both answers unlikely; this keeps the chosen one likely. 0 = plain DPO
+    sft_weight: float = 0.0
     world_pairs: int = 0  # pairs generated from the world (mosslite.data.preference.world_pairs); 0 = none
     pair_kinds: list[str] = field(default_factory=lambda: ["known", "unknown", "heldout"])
     pairs: list[str] = field(default_factory=list)  # JSONL files of {prompt, chosen, rejected} (the flywheel's export)
@@ -38,6 +41,8 @@ class AlignConfig(TuneConfig):
         super().__post_init__()
         if self.beta <= 0:
             raise ValueError(f"beta must be positive, got {self.beta} (DPO's loss is flat at beta=0)")
+        if self.sft_weight < 0:
+            raise ValueError(f"sft_weight must not be negative, got {self.sft_weight}")
         if self.world_pairs < 0:
             raise ValueError(f"world_pairs must not be negative, got {self.world_pairs}")
         bad = [k for k in self.pair_kinds if k not in PAIR_KINDS]

@@ -1,0 +1,72 @@
+"""Where the seed-0 models of `mosslite experiment alignment` fail, beyond the table's rates: outcomes per kind of
+unknown question (invented person vs a real entity's held-out fact) and per language, and whether the SFT model's own
+confidence could tell a known fact from a held-out one (an oracle threshold on it). Writes
+results/alignment/diagnostics.json.
+
+    python scripts/alignment_diagnostics.py [--results results/alignment/results.json]
+"""
+
+import argparse
+import json
+from collections import Counter
+from dataclasses import fields
+from pathlib import Path
+
+from mosslite.checkpoint import load_checkpoint
+from mosslite.data.honesty import honesty_probes
+from mosslite.data.world import World, WorldConfig
+from mosslite.evaluate import outcome
+from mosslite.experiments import alignment as E
+from mosslite.tokenizer import load_tokenizer
+
+
+def breakdown(probes, answers) -> dict[str, dict[str, int]]:
+    """Outcome counts per group and sub-kind: unknown/invented vs unknown/heldout, the others per language."""
+    counts: dict[str, Counter] = {}
+    for probe, answer in zip(probes, answers):
+        sub = ("invented" if probe.question.split == "unknown" else "heldout") if probe.group == "unknown" \
+            else probe.lang
+        counts.setdefault(f"{probe.group}/{sub}", Counter())[outcome(answer, probe.question,
+                                                                      known=probe.group != "unknown")] += 1
+    return {key: dict(sorted(c.items())) for key, c in sorted(counts.items())}
+
+
+def oracle_threshold(rows: list[dict]) -> dict:
+    """The best a refusal rule "answer only when the top value's probability ≥ t" could do on these questions, at
+    the threshold that keeps false refusals on known facts at most one: what share of held-out facts it refuses."""
+    known = sorted(r["confidence"] for r in rows if r["group"] == "known")
+    unknown = sorted(r["confidence"] for r in rows if r["group"] == "unknown")
+    threshold = known[1] if len(known) > 1 else 0.0  # refuse below it: at most one known fact refused
+    return {"threshold": threshold, "known": len(known), "unknown": len(unknown),
+            "known_confidences": known, "unknown_confidences": unknown,
+            "unknown_refused": sum(c < threshold for c in unknown),
+            "known_refused": sum(c < threshold for c in known)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--results", default="results/alignment/results.json")
+    args = parser.parse_args()
+    results = json.loads(Path(args.results).read_text())
+    names = {f.name for f in fields(E.Recipe)}
+    recipe = E.Recipe(**{k: tuple(tuple(x) if isinstance(x, list) else x for x in v) if isinstance(v, list) else v
+                         for k, v in results["recipe"].items() if k in names})
+    world = World(WorldConfig(**E.world_settings(recipe)))
+    tokenizer = load_tokenizer(results["tokenizer"])
+    probes = honesty_probes(world, recipe.n_known, recipe.n_unknown, recipe.n_benign)
+    out = {"seed": recipe.seeds[0], "arms": {}}
+    for arm, path in results["models"].items():
+        model = load_checkpoint(path).eval()
+        answers = E.ask_probes(model, tokenizer, probes, recipe.max_new_tokens)
+        rows = E.calibration(model, tokenizer, world, probes)
+        out["arms"][arm] = {"outcomes": breakdown(probes, answers),
+                            "heldout_confidence": oracle_threshold([r for r in rows if r["group"] == "known"
+                                                                    or r["id"].startswith("fact")])}
+        print(arm, json.dumps(out["arms"][arm]["outcomes"]), flush=True)
+        print("   oracle:", {k: v for k, v in out["arms"][arm]["heldout_confidence"].items()
+                             if not k.endswith("confidences")}, flush=True)
+    Path(args.results).with_name("diagnostics.json").write_text(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
