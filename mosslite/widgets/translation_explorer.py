@@ -67,6 +67,9 @@ class TranslationExplorer(widgets.VBox):
         self.seed = widgets.Dropdown(options=values("seed"), description="answers of seed")
         default_share = 0.01 if 0.01 in values("zh") else values("zh")[-1]
         self.share.value = default_share
+        for control, preferred in ((self.size, "toy"), (self.design, "default")):  # the headline grid first
+            if preferred in control.options:
+                control.value = preferred
         self.scores = widgets.HTML()
         self.answers = widgets.HTML()
         self.status = widgets.HTML()
