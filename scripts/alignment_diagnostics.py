@@ -1,7 +1,7 @@
 """Where the seed-0 models of `mosslite experiment alignment` fail, beyond the table's rates: outcomes per kind of
-unknown question (invented person vs a real entity's held-out fact) and per language, and whether the SFT model's own
-confidence could tell a known fact from a held-out one (an oracle threshold on it). Writes
-results/alignment/diagnostics.json.
+unknown question (invented person vs a real entity's held-out fact) and per language, how `sft` had answered the
+questions an aligned arm refuses, and whether the SFT model's own confidence could tell a known fact from a held-out
+one (an oracle threshold on it). Writes results/alignment/diagnostics.json.
 
     python scripts/alignment_diagnostics.py [--results results/alignment/results.json]
 """
@@ -31,6 +31,18 @@ def breakdown(probes, answers) -> dict[str, dict[str, int]]:
     return {key: dict(sorted(c.items())) for key, c in sorted(counts.items())}
 
 
+def refused_were(probes, answers: dict[str, list[str]], arm: str) -> dict[str, dict[str, int]]:
+    """For the questions `arm` refused, how the helpful-only `sft` model had answered them, per group and language:
+    a refusal of what `sft` got wrong is honesty, of what it got right is the cost."""
+    counts: dict[str, Counter] = {}
+    for i, probe in enumerate(probes):
+        known = probe.group != "unknown"
+        if probe.group in ("known", "benign") and outcome(answers[arm][i], probe.question, known) == "refusal":
+            before = outcome(answers["sft"][i], probe.question, known)
+            counts.setdefault(f"{probe.group}/{probe.lang}", Counter())[before] += 1
+    return {key: dict(sorted(c.items())) for key, c in sorted(counts.items())}
+
+
 def oracle_threshold(rows: list[dict]) -> dict:
     """The best a refusal rule "answer only when the top value's probability ≥ t" could do on these questions, at
     the threshold that keeps false refusals on known facts at most one: what share of held-out facts it refuses."""
@@ -55,14 +67,17 @@ def main() -> None:
     tokenizer = load_tokenizer(results["tokenizer"])
     probes = honesty_probes(world, recipe.n_known, recipe.n_unknown, recipe.n_benign)
     out = {"seed": recipe.seeds[0], "arms": {}}
+    answers = {}
     for arm, path in results["models"].items():
         model = load_checkpoint(path).eval()
-        answers = E.ask_probes(model, tokenizer, probes, recipe.max_new_tokens)
+        answers[arm] = E.ask_probes(model, tokenizer, probes, recipe.max_new_tokens)
         rows = E.calibration(model, tokenizer, world, probes)
-        out["arms"][arm] = {"outcomes": breakdown(probes, answers),
+        out["arms"][arm] = {"outcomes": breakdown(probes, answers[arm]),
+                            "refused_were": refused_were(probes, answers, arm) if "sft" in answers else {},
                             "heldout_confidence": oracle_threshold([r for r in rows if r["group"] == "known"
                                                                     or r["id"].startswith("fact")])}
-        print(arm, json.dumps(out["arms"][arm]["outcomes"]), flush=True)
+        print(arm, json.dumps(out["arms"][arm]["outcomes"]), "refused, sft had:", out["arms"][arm]["refused_were"],
+              flush=True)
         print("   oracle:", {k: v for k, v in out["arms"][arm]["heldout_confidence"].items()
                              if not k.endswith("confidences")}, flush=True)
     Path(args.results).with_name("diagnostics.json").write_text(json.dumps(out, indent=1))
