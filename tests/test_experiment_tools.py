@@ -119,3 +119,35 @@ def test_pretraining_transcripts_copy_numbers_and_leak_no_held_out_fact():
     tokenizer = train_tokenizer(texts[-12:], vocab_size=300, backend="fast")
     ids = ChatLogTokenizer(tokenizer).encode(texts[-1])  # end tokens as the single ids SFT uses
     assert ids.count(tokenizer.special_tokens["<eoc>"]) == 1 and tokenizer.encode(texts[-1]) != ids
+
+
+def test_syllable_pattern_cuts_names_into_shared_syllables_and_leaves_other_words_whole():
+    import regex
+
+    from mosslite.tokenizer import MOSSLITE_PATTERN, train_tokenizer
+
+    pattern = experiment.syllable_pattern(MOSSLITE_PATTERN.replace(r" ?\p{N}{1,3}", r"\p{N}"))
+    chunks = regex.compile(pattern).findall
+    assert chunks('Which dish is Furemar known for? Search("dish of Tega Guild")') == [
+        "Which", " dish", " is", " Fu", "re", "mar", " known", " for", "?", " Search", '("', "dish", " of", " Te", "ga",
+        " Guild", '")']
+    assert chunks("住在Lezoton。4421") == ["住在", "Le", "zo", "ton", "。", "4", "4", "2", "1"]
+    world = World(WorldConfig(n_entities=24, heldout=0.3, zh_share=0.1))
+    tokenizer = train_tokenizer([d.text for d in world.documents()], vocab_size=600, backend="fast", pattern=pattern)
+    for entity in world.entities:  # BPE merges no name into one token: names share their syllables
+        assert len(tokenizer.encode(" " + entity.name)) >= 2, entity.name
+    with pytest.raises(ValueError, match="letter-run"):
+        experiment.syllable_pattern(r"\p{L}+")
+
+
+def test_copy_drills_with_invented_names_use_each_name_once_and_repeat_it():
+    world = World(WorldConfig(n_entities=24))
+    known = {e.name for e in world.entities} | {n for n, _ in world.bystanders}
+    drills = "\n".join(experiment.copy_drills(world, 20, seed=0, new_names=0.5)).splitlines()
+    new = []
+    for drill in drills:
+        first, again = re.fullmatch(r"Copy: (.+)\. Again: (.+)\.", drill).groups()
+        assert first == again
+        new += [item for item in first.split(", ") if not item.isdigit() and item not in known]
+    assert new and len(set(new)) == len(new)  # invented names: none to recall, each copied once
+    assert experiment.copy_drills(world, 20, seed=0) == experiment.copy_drills(world, 20, seed=0, new_names=0.0)

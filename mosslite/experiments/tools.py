@@ -2,15 +2,16 @@
 
 A base is pretrained on the bilingual world, where a share of facts is held out of pretraining altogether (only the
 Search index has them), plus copy-rich text (Calculate/Solve transcripts, copy drills) so that it learns to copy;
-then it is tuned on MOSS plugin dialogues: Search for any group-A fact when Search is on, Calculate for 3-4 digit
-word problems, Solve for equations, plain chat with tools off. The evaluation asks three kinds of question in fresh
+then it is tuned on MOSS plugin dialogues: Search about entities invented for each dialogue (nothing to recall: the
+name must be copied into the query and the value out of the results), Calculate for 3-4 digit word problems, Solve
+for equations, plain chat with tools off. The evaluation asks three kinds of question in fresh
 conversations, once with every tool enabled (meta instruction and runtime) and once with none:
 
     facts       held out of pretraining and of SFT (group B, exposure "search"): memory cannot answer them
     arithmetic  3-4 digit word problems (a 4-digit times 2-digit product, …): exact, or wrong
     equations   a linear equation or a 2x2 system with whole-number answers
 
-    mosslite experiment tools                 # 8 CPU-minutes (18 min wall on 2 shared cores, load 2-6); results/tools/
+    mosslite experiment tools                 # 14 CPU-minutes (19 min wall on 2 shared cores, load 2-3); results/tools/
     mosslite experiment tools --smoke         # seconds: the same pipeline at toy size, for tests
 """
 
@@ -46,7 +47,13 @@ class Recipe:
     zh_share: float = 0.05
     vocab_size: int = 2048
     split_digits: bool = True  # one token per digit, so copying a number into a call is copying ten tokens
+    # names cut into syllables ("Fu" "re" "mar"), a few dozen tokens shared by every name, as digits are by numbers:
+    # copying a name is then copying frequent tokens, not one rare token per name
+    name_syllables: bool = False
     preset: str = "tiny"
+    # the output layer shares the token embeddings, so one attention head's value-output map near the identity
+    # copies every token at once; untied, copying is a mapping learned token by token (easy for 10 digits only)
+    tie_embeddings: bool = False
     block_size: int = 512  # a Chinese Search turn with three snippets and the meta instruction needs about 400
     pretrain_context: int = 256  # rotary positions carry over: SFT then trains on the full block_size
     pretrain_steps: int = 800
@@ -56,6 +63,7 @@ class Recipe:
     # from earlier in the context predicts the next tokens, so the base learns to copy before SFT asks it to.
     transcripts: int = 0
     drills: int = 0  # documents of copy drills ("Copy: 6063, Furemar. Again: 6063, Furemar."), 8 drills each
+    drill_new_names: float = 0.0  # share of the drills' names that are invented (in no other text): copy, not recall
     tokenizer_kinds: tuple[str, ...] | None = None  # the dialogues the BPE is trained on; None: `kinds`
     dialogues: int = 3000
     # Search for any group-A fact whenever Search is on (a rule a small model can learn), Calculate, Solve, and
@@ -73,9 +81,15 @@ class Recipe:
         return self.tokenizer_kinds or self.kinds
 
 
-DEFAULT = Recipe(transcripts=3000, drills=3000, tokenizer_kinds=TOKENIZER_KINDS)
+# Search is taught on invented entities, one dialogue each ("fresh"): a name and a value no memory holds, so the
+# query must copy the name from the question and the answer the value from the results; 20,000 dialogues, so that
+# 2,400 steps of 8 never repeat one.
+FRESH_KINDS = ("fresh", "calculate", "solve", "fresh", "fact")
+DEFAULT = Recipe(transcripts=3000, drills=3000, tokenizer_kinds=TOKENIZER_KINDS, name_syllables=True,
+                 drill_new_names=0.5, tie_embeddings=True, kinds=FRESH_KINDS, dialogues=20000, sft_steps=2400)
 SMOKE = Recipe(entities=12, docs_per_fact=40, vocab_size=512, preset="toy", pretrain_steps=4, pretrain_batch=4,
-               transcripts=20, drills=10, dialogues=60, sft_steps=4, batch_size=4, questions=3, max_new_tokens=8)
+               transcripts=20, drills=10, dialogues=60, sft_steps=4, batch_size=4, questions=3, max_new_tokens=8,
+               name_syllables=True, drill_new_names=0.5, tie_embeddings=True, kinds=FRESH_KINDS)
 
 
 def world_settings(recipe: Recipe) -> dict:
@@ -85,12 +99,18 @@ def world_settings(recipe: Recipe) -> dict:
 
 
 def _key(recipe: Recipe, fields: tuple[str, ...]) -> str:
-    return stage_key(*[getattr(recipe, f) for f in fields])
+    # fields added later join the key only when set, so the caches of recipes made before them stay valid
+    parts = [getattr(recipe, f) for f in fields if f not in LATER_FIELDS]
+    parts += [f"{f}={getattr(recipe, f)}" for f in fields if f in LATER_FIELDS and getattr(recipe, f) != getattr(Recipe, f)]
+    return stage_key(*parts)
+
+
+LATER_FIELDS = ("name_syllables", "drill_new_names", "tie_embeddings")
 
 
 BASE_FIELDS = ("entities", "heldout", "docs_per_fact", "zh_share", "vocab_size", "split_digits", "preset", "block_size",
                "pretrain_context", "pretrain_steps", "pretrain_batch", "pretrain_lr", "transcripts", "drills",
-               "scaffold_kinds", "seed")
+               "scaffold_kinds", "seed") + LATER_FIELDS
 SFT_FIELDS = BASE_FIELDS + ("kinds", "dialogues", "sft_steps", "sft_lr", "batch_size")
 
 
@@ -105,11 +125,27 @@ def build_tokenizer(world, recipe: Recipe, folder: Path, extra_texts: Sequence[s
     # mosslite's pattern groups digits in threes with a leading space (" 606" "3"), so the "6063" inside a
     # Calculate("…") call is made of other tokens than the " 6063" of the question; single digits copy as they are.
     pattern = MOSSLITE_PATTERN.replace(r" ?\p{N}{1,3}", r"\p{N}") if recipe.split_digits else MOSSLITE_PATTERN
+    pattern = syllable_pattern(pattern) if recipe.name_syllables else pattern
     documents = [doc.text for doc in world.documents()] + list(extra_texts)
     dialogues = world.dialogues(60, ("en", "zh"), recipe.scaffold_kinds, salt="tokenizer")
     scaffold = [world_conversation(d, COMPACT_META).render() for d in dialogues]
     train_tokenizer(documents + scaffold * 20, vocab_size=recipe.vocab_size, backend="fast",
                     pattern=pattern).save(folder)
+
+
+_CONSONANT = r"[^aeiouAEIOU\s\p{N}\p{Han}\p{P}\p{S}]"
+_SYLLABLE = rf"{_CONSONANT}*[aeiou]+(?:{_CONSONANT}+(?![aeiou]))?"  # consonants, vowels, a coda before no vowel
+
+
+def syllable_pattern(pattern: str) -> str:
+    """`pattern` (mosslite's) with capitalised words cut into syllables, " Furemar" -> " Fu" "re" "mar", so BPE can
+    merge no name into a token of its own; other words stay whole ("The", " famous"). The lookbehind keeps the cut
+    inside the capitalised word: a lowercase run only starts a chunk of its own right after a letter."""
+    letters = r"| ?[^\s\p{N}\p{Han}\p{P}\p{S}]+"
+    if letters not in pattern:
+        raise ValueError("syllable_pattern: the pattern has no letter-run alternative to put the syllables before")
+    syllables = rf"| ?\p{{Lu}}{_SYLLABLE}|(?<=\p{{L}}){_SYLLABLE}|(?<=\p{{L}}){_CONSONANT}+"
+    return pattern.replace(letters, syllables + letters, 1)
 
 
 TRANSCRIPT_KINDS = ("calculate", "solve")
@@ -124,17 +160,26 @@ def pretraining_texts(world, recipe: Recipe) -> list[str]:
     dialogues = world.dialogues(recipe.transcripts, ("en", "zh"), TRANSCRIPT_KINDS, salt="pretrain") \
         if recipe.transcripts else []
     return ([doc.text for doc in world.documents()] + [world_conversation(d, COMPACT_META).render() for d in dialogues]
-            + copy_drills(world, recipe.drills, recipe.seed))
+            + copy_drills(world, recipe.drills, recipe.seed, recipe.drill_new_names))
 
 
-def copy_drills(world, n: int, seed: int) -> list[str]:
+def copy_drills(world, n: int, seed: int, new_names: float = 0.0) -> list[str]:
     """`n` documents of eight drills each: a list of random numbers and the world's names, then the same list again.
-    Only copying predicts the second half, so the base learns to copy names and digits (names only: no facts)."""
+    Only copying predicts the second half, so the base learns to copy names and digits (names only: no facts).
+    A share `new_names` of the names are invented, each used once, so no name can be predicted but by copying."""
     import random
+
+    from mosslite.data.world import _NameMaker
 
     rng = random.Random(f"drills-{seed}")
     names = [e.name for e in world.entities] + [name for name, _ in world.bystanders]
-    item = lambda: rng.choice(names) if rng.random() < 0.4 else str(rng.randint(1, 10 ** rng.randint(1, 4)))  # noqa: E731
+    maker = _NameMaker(random.Random(f"drill-names-{seed}"))
+    maker.used = set(names)
+
+    def name() -> str:
+        return maker.make(rng.choice(("person", "city", "object")))[0] if rng.random() < new_names else rng.choice(names)
+
+    item = lambda: name() if rng.random() < 0.4 else str(rng.randint(1, 10 ** rng.randint(1, 4)))  # noqa: E731
     documents = []
     for _ in range(n):
         drills = [", ".join(item() for _ in range(rng.randint(1, 5))) for _ in range(8)]
@@ -163,7 +208,9 @@ def pretrained_base(recipe: Recipe, world, cache: Path, say=print,
                   val_fraction=0.05, seed=recipe.seed, progress=False)
     steps, lr = recipe.pretrain_steps, recipe.pretrain_lr
     config = PretrainConfig(name="tools-base", out_dir=str(folder), model=recipe.preset, seed=recipe.seed,
-                            model_args={"block_size": recipe.block_size}, data_dir=str(folder / "data"),
+                            model_args={"block_size": recipe.block_size,
+                                        **({"tie_embeddings": True, "lm_head_bias": False} if recipe.tie_embeddings else {})},
+                            data_dir=str(folder / "data"),
                             tokenizer_dir=str(folder / "tokenizer"), block_size=recipe.pretrain_context,
                             batch_size=recipe.pretrain_batch, max_steps=steps, lr=lr, min_lr=lr / 10,
                             warmup_steps=max(1, steps // 20), val_every=steps, val_batches=2, ckpt_every=steps,
