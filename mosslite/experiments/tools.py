@@ -83,7 +83,7 @@ class Recipe:
 
 # Search is taught on invented entities, one dialogue each ("fresh"): a name and a value no memory holds, so the
 # query must copy the name from the question and the answer the value from the results; 20,000 dialogues, so that
-# 2,400 steps of 8 never repeat one.
+# 2,400 steps of 8 see each about once (an entity seen many times is recalled, not copied).
 FRESH_KINDS = ("fresh", "calculate", "solve", "fresh", "fact")
 DEFAULT = Recipe(transcripts=3000, drills=3000, tokenizer_kinds=TOKENIZER_KINDS, name_syllables=True,
                  drill_new_names=0.5, tie_embeddings=True, kinds=FRESH_KINDS, dialogues=20000, sft_steps=2400)
@@ -117,7 +117,7 @@ SFT_FIELDS = BASE_FIELDS + ("kinds", "dialogues", "sft_steps", "sft_lr", "batch_
 def build_tokenizer(world, recipe: Recipe, folder: Path, extra_texts: Sequence[str] = ()) -> None:
     """BPE on the pretraining text (with `extra_texts`, documents another experiment adds) plus rendered plugin
     dialogues, so the meta instruction, role headers and tool calls get tokens of their own (75 instead of 179 for
-    the compact meta instruction with three tools)."""
+    the compact meta instruction with three tools; 87 with `name_syllables`)."""
     from mosslite.chat import COMPACT_META
     from mosslite.tokenizer import MOSSLITE_PATTERN, train_tokenizer
     from mosslite.train.sft_data import world_conversation
