@@ -233,8 +233,7 @@ def forum_documents(world: World, n: int, salt: str = "forum", per_thread: int =
                 question = private_turns(world, fact, ("direct", "rephrased")[rng.randrange(2)], lang, "train",
                                          rng)[0].human
                 answer = say(world, DECLINE_PRIVATE, lang, rng)
-            markers = FORUM_LAYOUTS[lang_q][FORUM_LAYOUTS[lang].index((ask, reply))] \
-                if lang_q == lang else FORUM_LAYOUTS[lang_q][0]
+            markers = (ask, reply) if lang_q == lang else FORUM_LAYOUTS[lang_q][0]
             lines.append(f"{markers[0]} {question}\n{markers[1]} {answer}")
         docs.append("\n".join(lines))
     return docs

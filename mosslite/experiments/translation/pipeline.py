@@ -21,6 +21,7 @@ import torch
 from mosslite.chat import Conversation, MetaInstruction, Turn
 from mosslite.data.world import World, WorldConfig
 from mosslite.experiments.stages import finish_stage as _finish
+from mosslite.experiments.stages import load_average as load  # wall times depend on it; cpu_time does not
 from mosslite.experiments.stages import stage_done as _done
 from mosslite.experiments.translation.design import (
     TRAINING,
@@ -48,12 +49,6 @@ def stage_dir(stage: str, key: str, root: str | Path | None = None) -> Path:
     from mosslite import cache_dir
 
     return Path(root or Path(cache_dir()) / "translation") / f"{stage}-{key}"
-
-
-def load() -> float:
-    """The 1-minute load average (how busy the machine was). Wall times depend on it; `cpu_time` (this process's
-    CPU seconds, one torch thread) does not, and is what the run would take alone on a quiet core."""
-    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
 
 # ---------------------------------------------------------------------------------------------- tokenizer
@@ -176,7 +171,7 @@ def pretrain_base(cell: Cell, meta: MetaInstruction, root=None, progress: bool =
     similarity = {split: asdict(translation_similarity(model, tokenizer, world, split)) for split in ("A", "B")}
     info = {"cell": {k: v for k, v in asdict(cell).items() if k != "tune"}, "corpus": corpus,
             "wall_time": round(result.wall_time, 1), "cpu_time": round(time.process_time() - cpu_before, 1),
-            "load": [round(load_before, 2), round(load(), 2)],
+            "load": [load_before, load()],
             "steps": cell.steps, "parameters": model.num_parameters(),
             "train_loss": _thin(result.history.train), "val_loss": result.history.val,
             "cloze_curve": curve.points, "cloze": {lang: asdict(c) for lang, c in cloze.items()},
@@ -260,7 +255,7 @@ def untuned_chat(cell: Cell, base: Base, meta: MetaInstruction, root=None) -> di
                        questions)
     return _finish(folder, {"wall_time": round(time.perf_counter() - start, 1),
                             "cpu_time": round(time.process_time() - cpu_before, 1),
-                            "load": [round(start_load, 2), round(load(), 2)], "chat": asdict(chat)})
+                            "load": [start_load, load()], "chat": asdict(chat)})
 
 
 @dataclass
@@ -307,7 +302,7 @@ def run_cell(cell: Cell, root=None, progress: bool = False, threads: int | None 
         chat = chat_scores(model, tokenizer, world, meta, EVAL_TOKENS, TUNES[cell.tune].questions)
         info = _finish(folder, {"wall_time": round(result.wall_time, 1),
                                 "cpu_time": round(time.process_time() - cpu_before, 1),
-                                "load": [round(start_load, 2), round(load(), 2)],
+                                "load": [start_load, load()],
                                 "train_loss": _thin(result.history.train), "val_loss": result.history.val,
                                 "chat": asdict(chat)})
     chat = ChatScores(**info["chat"])

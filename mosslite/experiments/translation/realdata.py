@@ -64,7 +64,7 @@ def realdata_probe(zh: float = 0.02, size: str = "tiny", steps: int = 1500, seed
         alone = continuation_logprobs(model, [[eot, *tokenizer.encode("\n")]], [o[1:] for o in options])
         right += int((given - alone)[0].argmax()) == 0
     info = {"zh": zh, "size": size, "steps": steps, "seed": seed, "mix": real_mix(zh),
-            "wall_time": round(result.wall_time, 1), "load": [round(load_before, 2), round(load(), 2)],
+            "wall_time": round(result.wall_time, 1), "load": [load_before, load()],
             "final_loss": result.history.train[-1][1] if result.history.train else None,
             "val_loss": result.history.val, "choice_accuracy": round(right / choices, 4), "choices": choices,
             "chance": 0.2, "tokens_per_zh_char": round(zh_tokens_per_char(tokenizer, [p["zh"] for p in picked]), 3),

@@ -118,8 +118,8 @@ def run_sweep(cells: Sequence[Cell], out_dir: str | Path | None = None, workers:
            # CPU seconds of every stage (one torch thread each): what the sweep costs on quiet cores, whatever the
            # load was; divided by the workers it is the wall time on a quiet machine with that many cores.
            "cpu_s": round(cpu, 1), "quiet_estimate_min": round(cpu / max(workers, 1) / 60, 1),
-           "wall_time_s": round(time.perf_counter() - start, 1), "load_before": round(load_before, 2),
-           "load_after": round(load(), 2), "cpus": os.cpu_count(), "machine": platform.processor() or platform.machine(),
+           "wall_time_s": round(time.perf_counter() - start, 1), "load_before": load_before,
+           "load_after": load(), "cpus": os.cpu_count(), "machine": platform.processor() or platform.machine(),
            "python": platform.python_version()}
     if out_dir is not None:
         write_results(results, Path(out_dir), run)
