@@ -11,6 +11,7 @@ from mosslite.config import get_config
 from mosslite.data.world import World
 from mosslite.evaluate import Record
 from mosslite.experiments.translation.design import (
+    TUNES,
     Cell,
     cache_key,
     parse_point,
@@ -18,7 +19,7 @@ from mosslite.experiments.translation.design import (
     world_config,
 )
 from mosslite.experiments.translation.inside import translation_similarity
-from mosslite.experiments.translation.pipeline import base_key, run_cell
+from mosslite.experiments.translation.pipeline import base_key, run_cell, tune_of
 from mosslite.experiments.translation.score import continuation_logprobs, summarize, value_candidates
 from mosslite.experiments.translation.sweep import flat_row, sweep_cells
 from mosslite.experiments.translation.sweep import summarize as summarize_sweep
@@ -101,6 +102,14 @@ def test_cache_keys_follow_exactly_what_a_stage_depends_on():
     assert tokenizer_world(cell) == tokenizer_world(replace(cell, zh=0.0))
     assert tokenizer_world(cell) != tokenizer_world(replace(cell, seed=1))
     assert cache_key({"a": 1, "b": 2}) == cache_key({"b": 2, "a": 1})
+
+
+def test_fine_tuning_rate_scales_down_for_small_only():
+    for size in ("toy", "tiny"):  # their recipes (and so their cached fine-tunes) are the named ones, unchanged
+        assert tune_of(Cell(size=size)) is TUNES["full"]
+    small = tune_of(Cell(size="small"))
+    assert small.lr == pytest.approx(0.3 * TUNES["full"].lr) and small.max_steps == TUNES["full"].max_steps
+    assert small == TUNES["gentle"]  # 3e-4: the same recipe, so the same fine-tune, as "gentle" at toy's rate
 
 
 # ---------------------------------------------------------------------------------------------------- scorer

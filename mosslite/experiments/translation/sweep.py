@@ -62,8 +62,8 @@ SWEEPS: dict[str, Callable[[], list[Cell]]] = {
     # 5 seeds, not 3: with 3 its gain sat on the target's +30 line and the spread was wide.
     "sizes": lambda: (_grid(zh=(0.0, 0.01), size=("toy",), steps=(STEPS,))
                       + _grid(seeds=(0, 1, 2, 3, 4), zh=(0.0, 0.01), size=("tiny",), steps=(STEPS,))),
-    # One size further: small, one seed (~1 CPU-hour per base, 8.6x tiny's steps; 3 seeds x 2 shares ~6 CPU-hours).
-    "sizes-small": lambda: _grid(seeds=(0,), zh=(0.0, 0.01), size=("small",), steps=(STEPS,)),
+    # One size further: small, 3 seeds (~1 CPU-hour per base, 8.6x tiny's steps: 3 seeds x 2 shares ~6 CPU-hours).
+    "sizes-small": lambda: _grid(zh=(0.0, 0.01), size=("small",), steps=(STEPS,)),
     # What kind of Chinese text: every design at 1%, the target's share (at 0% designs differ only in the layout of
     # the English FAQ lines, so two 0% bases serve them all). Not no-code-switch: its transliterated names use up the
     # 1,024-token vocabulary, English splits into pieces and no tuning dialogue fits the 128-token context.
