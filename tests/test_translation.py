@@ -104,6 +104,23 @@ def test_cache_keys_follow_exactly_what_a_stage_depends_on():
     assert cache_key({"a": 1, "b": 2}) == cache_key({"b": 2, "a": 1})
 
 
+def test_transliterated_names_get_a_vocabulary_that_keeps_every_word_whole(tmp_path):
+    from mosslite.chat import Conversation, Turn
+    from mosslite.experiments.translation.pipeline import build_tokenizer, meta_instruction
+    from mosslite.tokenizer import load_tokenizer
+
+    meta, lengths = meta_instruction(), {}
+    for design in ("default", "no-code-switch"):
+        cell = Cell(size="toy", design=design)
+        tokenizer = load_tokenizer(build_tokenizer(cell, meta, root=tmp_path))
+        world = World(world_config(cell))
+        fact = world.facts[0]
+        dialogue = Conversation([Turn(world.question_text(fact, "en"), world.statement(fact, "en"))], meta).render()
+        lengths[design] = len(tokenizer.encode(dialogue)), len(tokenizer.encode(world.statement(fact, "zh")))
+    assert lengths["no-code-switch"][0] == lengths["default"][0]  # English and the chat scaffold are untouched
+    assert lengths["no-code-switch"][1] == lengths["default"][1]  # a transliterated name is one token, as a Latin one
+
+
 def test_fine_tuning_rate_scales_down_for_small_only():
     for size in ("toy", "tiny"):  # their recipes (and so their cached fine-tunes) are the named ones, unchanged
         assert tune_of(Cell(size=size)) is TUNES["full"]

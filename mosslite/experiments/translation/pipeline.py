@@ -46,6 +46,13 @@ LR = {"toy": 3e-3, "tiny": 2e-3, "small": 1e-3}  # smaller models take (and need
 # seed 0: English upper bound 59%, chat knowledge 39%); at 0.3 times it keeps 100% and 90%.
 TUNE_LR_SCALE = {"toy": 1.0, "tiny": 1.0, "small": 0.3}
 VOCAB = 1024  # enough for every word of the world to be one token (the text is word-segmented)
+# Transliterated names (no-code-switch) are words of their own: at 1,024 their character merges crowd out English and
+# chat words and no tuning dialogue fits the context. Its BPE stops by itself at ~1,200 tokens, one per word again.
+VOCAB_TRANSLITERATED = 2048
+
+
+def vocab_size(world: WorldConfig) -> int:
+    return VOCAB if world.zh_code_switch else VOCAB_TRANSLITERATED
 EVAL_TOKENS = 24  # new tokens per answer field: a one-sentence answer is ~8
 
 
@@ -79,10 +86,10 @@ def build_tokenizer(cell: Cell, meta: MetaInstruction, root=None) -> Path:
     from mosslite.tokenizer import train_tokenizer
 
     wc = tokenizer_world(cell)
-    folder = stage_dir("tokenizer", cache_key("tokenizer", wc, VOCAB, meta.render()), root)
+    folder = stage_dir("tokenizer", cache_key("tokenizer", wc, vocab_size(wc), meta.render()), root)
     if (folder / "tokenizer.json").is_file():
         return folder
-    tokenizer = train_tokenizer(tokenizer_texts(World(wc), meta), vocab_size=VOCAB)
+    tokenizer = train_tokenizer(tokenizer_texts(World(wc), meta), vocab_size=vocab_size(wc))
     tmp = folder.with_name(f"{folder.name}.tmp{os.getpid()}")  # parallel workers may build the same one
     tokenizer.save(tmp)
     try:

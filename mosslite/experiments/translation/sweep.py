@@ -65,10 +65,8 @@ SWEEPS: dict[str, Callable[[], list[Cell]]] = {
     # One size further: small, 3 seeds (~1 CPU-hour per base, 8.6x tiny's steps: 3 seeds x 2 shares ~6 CPU-hours).
     "sizes-small": lambda: _grid(zh=(0.0, 0.01), size=("small",), steps=(STEPS,)),
     # What kind of Chinese text: every design at 1%, the target's share (at 0% designs differ only in the layout of
-    # the English FAQ lines, so two 0% bases serve them all). Not no-code-switch: its transliterated names use up the
-    # 1,024-token vocabulary, English splits into pieces and no tuning dialogue fits the 128-token context.
-    "designs": lambda: _grid(zh=(0.0, 0.01), design=tuple(d for d in DESIGNS if d != "no-code-switch"),
-                             size=("toy",), steps=(STEPS,)),
+    # the English FAQ lines, so two 0% bases serve them all).
+    "designs": lambda: _grid(zh=(0.0, 0.01), design=tuple(DESIGNS), size=("toy",), steps=(STEPS,)),
     # Pretraining length: half and double the default.
     "length": lambda: _grid(zh=(0.0, 0.1), size=("toy",), steps=(STEPS // 2, 2 * STEPS)),
     # Seconds-long: the whole machinery on the smallest model (tests and the notebook's smoke mode).
