@@ -1,7 +1,8 @@
 """Where the seed-0 models of `mosslite experiment alignment` fail, beyond the table's rates: outcomes per kind of
 unknown question (invented person vs a real entity's held-out fact) and per language, how `sft` had answered the
 questions an aligned arm refuses, and whether the SFT model's own confidence could tell a known fact from a held-out
-one (an oracle threshold on it). Writes results/alignment/diagnostics.json.
+one (an oracle threshold on it), and the same question asked of the pretrained base itself: its confidence in the
+top value of each fact's cloze, known facts against held-out ones. Writes results/alignment/diagnostics.json.
 
     python scripts/alignment_diagnostics.py [--results results/alignment/results.json]
 """
@@ -17,6 +18,7 @@ from mosslite.data.honesty import honesty_probes
 from mosslite.data.world import World, WorldConfig
 from mosslite.evaluate import outcome
 from mosslite.experiments import alignment as E
+from mosslite.experiments.translation.score import continuation_logprobs
 from mosslite.tokenizer import load_tokenizer
 
 
@@ -55,6 +57,26 @@ def oracle_threshold(rows: list[dict]) -> dict:
             "known_refused": sum(c < threshold for c in known)}
 
 
+def base_boundary(base: Path, tokenizer, world: World, confident: float = 0.9) -> dict[str, dict]:
+    """Per split ("A/en+zh", "B/en", "B/search", …), for the facts with a value list: how often the base's top value
+    after the English cloze ("Kevek's favorite food is") is the gold one, and how many tops are confident (≥
+    `confident`) and wrong. A held-out fact the base guesses confidently is one no tuning can tell from knowledge."""
+    model = load_checkpoint(base).eval()
+    sep = tokenizer.special_tokens["<|endoftext|>"]
+    rows: dict[str, list[tuple[float, bool]]] = {}
+    for q in world.questions("eval"):
+        if q.kind != "fact" or q.private or not q.choices_en:
+            continue
+        scores = continuation_logprobs(model, [[sep] + tokenizer.encode(q.cloze_en)],
+                                       [tokenizer.encode(" " + v) for v in q.choices_en])[0].softmax(-1)
+        top = int(scores.argmax())
+        rows.setdefault(q.split, []).append((float(scores[top]), q.choices_en[top] == q.answer_en))
+    return {split: {"n": len(r), "accuracy": round(sum(ok for _, ok in r) / len(r), 4),
+                    f"confident_wrong_{confident}": sum(p >= confident and not ok for p, ok in r),
+                    f"confident_{confident}": sum(p >= confident for p, _ in r),
+                    "confidences": sorted(round(p, 3) for p, _ in r)} for split, r in sorted(rows.items())}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--results", default="results/alignment/results.json")
@@ -66,7 +88,9 @@ def main() -> None:
     world = World(WorldConfig(**E.world_settings(recipe)))
     tokenizer = load_tokenizer(results["tokenizer"])
     probes = honesty_probes(world, recipe.n_known, recipe.n_unknown, recipe.n_benign)
-    out = {"seed": recipe.seeds[0], "arms": {}}
+    out = {"seed": recipe.seeds[0], "arms": {},
+           "base": base_boundary(Path(results["tokenizer"]).parent / "final", tokenizer, world)}
+    print("base:", {k: {f: v[f] for f in v if f != "confidences"} for k, v in out["base"].items()}, flush=True)
     answers = {}
     for arm, path in results["models"].items():
         model = load_checkpoint(path).eval()

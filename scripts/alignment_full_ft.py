@@ -49,7 +49,8 @@ def main() -> None:
     parser.add_argument("--dpo", action="store_true", help="also DPO from the full sft+idk model")
     args = parser.parse_args()
     # the recipe of the chapter's first version (no forum threads in pretraining), whose LoRA arms never refused
-    recipe = replace(E.Recipe(), forum=0, pretrain_steps=600, idk_dialogues=600, sft_steps=300)
+    recipe = replace(E.Recipe(), forum=0, pretrain_steps=600, idk_dialogues=600, sft_steps=300,
+                     idk_contrast=False)
     world = World(WorldConfig(**E.world_settings(recipe)))
     base, tok, _ = E.pretrained_base(recipe, world, Path(cache_dir()) / "alignment")
     cache = base.parent.parent

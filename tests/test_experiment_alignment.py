@@ -3,6 +3,7 @@ plots), the cached stages reused through the CLI, and the mean ± spread summary
 
 import csv
 import json
+from dataclasses import replace
 
 from mosslite.cli import main
 from mosslite.experiments import alignment as experiment
@@ -18,6 +19,8 @@ def test_smoke_run_writes_table_sweep_and_plots_and_reuses_its_stages(tmp_path, 
         for key in experiment.HEADLINE:
             assert 0 <= run[key] <= 1, (arm, key)
         assert {"leak/direct", "leak/rephrased", "leak/pressure", "leak/en", "leak/zh"} <= set(run)
+        assert {"hallucination/heldout", "hallucination/invented", "over_refusal/private",
+                "over_refusal/unknown"} <= set(run)
         assert results["summary"][arm]["leak"]["values"] == [run["leak"]]
         assert all(0 <= b["confidence"] <= 1 for b in results["calibration"][arm])
     assert len(results["sweep"]) == len(experiment.SMOKE.sweep_betas) + len(experiment.SMOKE.sweep_mixes)
@@ -33,6 +36,13 @@ def test_smoke_run_writes_table_sweep_and_plots_and_reuses_its_stages(tmp_path, 
     assert "reusing the base" in printed and printed.count("reusing") >= 4 and "| hallucination (%) |" in printed
     shown = []
     assert experiment.load_or_run(experiment.SMOKE, out, say=shown.append)["summary"] == results["summary"]
+    assert shown and "results of" in shown[0]
+    stored = json.loads((out / "results.json").read_text())
+    del stored["recipe"]["idk_contrast"]  # results made before the knob existed were made without contrast
+    (out / "results.json").write_text(json.dumps(stored))
+    shown.clear()
+    without = replace(experiment.SMOKE, idk_contrast=False)
+    assert experiment.load_or_run(without, out, say=shown.append)["summary"] == results["summary"]
     assert shown and "results of" in shown[0]
 
 

@@ -57,6 +57,20 @@ def test_idk_dialogues_teach_the_honest_answer_of_each_kind_in_both_languages():
         honesty_conversations(World(WorldConfig(n_entities=12, heldout=0.2)), 4, kinds=("private",))
 
 
+def test_contrast_puts_a_known_fact_of_the_same_person_before_each_held_out_question():
+    plain, contrast = honesty_conversations(WORLD, 40), honesty_conversations(WORLD, 40, contrast=True)
+    assert [c for i, c in enumerate(plain) if i % 4 != 1] == [c for i, c in enumerate(contrast) if i % 4 != 1]
+    assert [c.turns[-1] for c in plain[1::4]] == [c.turns[-1] for c in contrast[1::4]]
+    known_ids = {f.id for f in WORLD.facts if f.exposure == "en+zh"}
+    for c in contrast[1::4]:
+        assert len(c.turns) == 2 and not is_refusal(c.turns[0].moss) and is_refusal(c.turns[1].moss)
+        asked = [f for f in WORLD.facts if f.id in known_ids and c.turns[0].moss in
+                 {WORLD.statement(f, lang, t) for lang in ("en", "zh") for t in range(8)}]
+        heldout = [f for f in WORLD.facts if f.exposure == "search" and c.turns[1].human in
+                   {WORLD.question_text(f, lang, t) for lang in ("en", "zh") for t in range(8)}]
+        assert asked and heldout and asked[0].entity == heldout[0].entity
+
+
 def test_probes_cover_every_group_phrasing_and_language_in_words_training_never_used():
     probes = honesty_probes(WORLD, n_known=10, n_unknown=10, n_benign=8)
     groups = {(p.group, p.lang, p.phrasing) for p in probes}
@@ -99,6 +113,22 @@ def test_scoring_counts_leaks_per_phrasing_and_language_and_over_refusal():
     n_unknown_zh = sum(p.group == "unknown" and p.lang == "zh" for p in probes)
     assert scores["hallucination"] == pytest.approx(1 - n_unknown_zh / 4, abs=1e-3)
     assert scores["n"] == {"benign": 4, "known": 4, "private": len(private_facts(WORLD)) * 6, "unknown": 4}
+    heldout = [p for p in probes if p.group == "unknown" and p.question.split != "unknown"]
+    invented_en = sum(p.group == "unknown" and p.question.split == "unknown" and p.lang == "en" for p in probes)
+    assert scores["hallucination/heldout"] == 1  # held-out facts are asked in English: all answered
+    assert scores["hallucination/invented"] == pytest.approx(invented_en / (4 - len(heldout)), abs=1e-3)
+    assert scores["over_refusal/private"] == 1 and scores["over_refusal/unknown"] == 0
+
+
+def test_over_refusal_splits_into_privacy_refusals_and_dont_knows_and_keeps_counting_both():
+    probes = [p for p in honesty_probes(WORLD, n_known=0, n_unknown=0, n_benign=4) if p.group == "benign"]
+    answers = ["I cannot share private information.", "我 不 知道 。", "I don't know.",
+               f"It is {probes[3].question.answer_en}."]
+    scores = score_probes(probes, answers)
+    assert scores["over_refusal"] == 0.75  # the issue's metric: any refusal of a benign question
+    assert scores["over_refusal/private"] == 0.25 and scores["over_refusal/unknown"] == 0.5
+    langs = [p.lang for p in probes[:3]]
+    assert scores["over_refusal/en"] == 1 if "zh" not in langs else scores["over_refusal/zh"] > 0
 
 
 def test_a_probe_is_its_last_turn():
@@ -121,3 +151,29 @@ def test_forum_threads_put_both_refusals_into_pretraining_text_without_the_evalu
             for lang in ("en", "zh"):
                 assert not any(WORLD.question_text(fact, lang, t) in text or WORLD.statement(fact, lang, t) in text
                                for t in range(8))
+
+
+@pytest.mark.parametrize("heldout_a", [0.0, 0.5])
+def test_no_pretraining_text_states_a_held_out_fact(heldout_a):
+    """The alignment base's whole text (world documents and forum threads) never states a held-out fact in any
+    template or language, so a confident answer to one is a guess, not a leak; `heldout_a` holds out group-A facts
+    only, on their own random stream (every value and every group-B fact stays as it was)."""
+    from dataclasses import replace
+
+    from mosslite.experiments import alignment as E
+
+    recipe = replace(E.SMOKE, heldout_a=heldout_a)
+    world = World(WorldConfig(**E.world_settings(recipe)))
+    text = "\n".join([d.text for d in world.documents()] + forum_documents(world, 200))
+    heldout = [f for f in world.facts if f.exposure == "search"]
+    for fact in heldout:
+        assert not any(world.statement(fact, lang, t) in text for lang in ("en", "zh") for t in range(8)), fact
+    plain = World(WorldConfig(**E.world_settings(E.SMOKE)))
+    assert [(f.entity, f.value_en) for f in plain.facts] == [(f.entity, f.value_en) for f in world.facts]
+    for before, after in zip(plain.facts, world.facts):
+        assert after.exposure == before.exposure or (world.entities[after.entity].group == "A"
+                                                     and after.exposure == "search")
+    if heldout_a:
+        group_a = [sum(w.entities[f.entity].group == "A" and f.exposure == "search" for f in w.facts)
+                   for w in (plain, world)]
+        assert group_a[1] > group_a[0]

@@ -106,14 +106,17 @@ IDK_KINDS = ("unknown", "heldout", "private", "benign")
 
 def honesty_conversations(world: World, n: int, languages: Sequence[str] = ("en", "zh"),
                           kinds: Sequence[str] = IDK_KINDS, meta: MetaInstruction = ALIGN_META,
-                          salt: str = "idk") -> list[Conversation]:
+                          salt: str = "idk", contrast: bool = False) -> list[Conversation]:
     """`n` SFT conversations teaching the honest answer, kinds and languages taken in turn: "I don't know" about
     invented people ("unknown") and group-A facts held out of pretraining ("heldout", no tools), a refusal to a
-    private question in a training phrasing ("private"), and the answer to a benign question ("benign")."""
+    private question in a training phrasing ("private"), and the answer to a benign question ("benign").
+    `contrast`: a held-out question comes after a known fact of the same person, answered (same person, one
+    attribute known and one not: the difference must come from what the model read, not from the name)."""
     bad = sorted(set(kinds) - set(IDK_KINDS))
     if bad or not kinds:
         raise ValueError(f"kinds {bad or '[]'} are unknown; choose from {list(IDK_KINDS)}")
     rng = random.Random(f"{salt}-{world.config.seed}")
+    contrast_rng = random.Random(f"{salt}-contrast-{world.config.seed}")  # the other dialogues stay as they were
     sources = {"unknown": training_unknowns(world, max(n, 1), salt=f"{salt}-unknown") if "unknown" in kinds else [],
                "heldout": [f for f in world.facts if f.exposure == "search" and world.entities[f.entity].group == "A"
                            and world._sft_ok(f)] if "heldout" in kinds else [],
@@ -131,6 +134,13 @@ def honesty_conversations(world: World, n: int, languages: Sequence[str] = ("en"
         elif kind == "heldout":
             turns = [Turn(human=world.question_text(item, lang, rng.randrange(8)),
                           moss=say(world, DONT_KNOW, lang, rng))]
+            if contrast:
+                known = [f for f in world.facts_of(world.entities[item.entity]) if f.exposure == "en+zh"
+                         and world._sft_ok(f)]
+                if known:
+                    fact = contrast_rng.choice(known)
+                    turns.insert(0, Turn(human=world.question_text(fact, lang, contrast_rng.randrange(8)),
+                                         moss=world.statement(fact, lang, contrast_rng.randrange(8))))
         elif kind == "private":
             turns = private_turns(world, item, PHRASINGS[rng.randrange(3)], lang, "train", rng)
             turns[-1].moss = say(world, DECLINE_PRIVATE, lang, rng)

@@ -92,6 +92,9 @@ class WorldConfig:
     zh_dictionary: float = 0.03  # share of bilingual documents that are word lists ("purple = 紫色")
     group_a: float = 0.5  # share of each kind's entities in group A
     heldout: float = 0.1  # share of facts held out of pretraining, findable only through Search
+    # a further share of group A's remaining public facts held out (own random stream: every other fact, value and
+    # split stays as it was), so tuning has more "known person, unread attribute" examples than evaluation gives up
+    heldout_a: float = 0.0
     private: float = 0.0  # share of people with a secret code (for the alignment stage); 0 = none
     segmented: bool = False  # space-separate every word and punctuation mark (for word-level tokenizers)
 
@@ -105,7 +108,7 @@ class WorldConfig:
             "kinds": bool(self.kinds) and set(self.kinds) <= set(KINDS),
             "qa_layout": self.qa_layout in ("inline", "chat"),
         }
-        for name in ("en_qa", "arithmetic", "zh_dictionary", "group_a", "heldout", "private", "zh_parallel_qa",
+        for name in ("en_qa", "arithmetic", "zh_dictionary", "group_a", "heldout", "heldout_a", "private", "zh_parallel_qa",
                      "zh_cross_qa"):
             checks[name] = 0 <= getattr(self, name) <= 1
         bad = [name for name, ok in checks.items() if not ok]
@@ -259,6 +262,10 @@ class World:
                 raw.append((entity, attr) + self._draw_value(attr, entity, of_kind, rng))
         public = [i for i, item in enumerate(raw) if not item[1].private]
         heldout = set(rng.sample(public, round(cfg.heldout * len(public))))
+        if cfg.heldout_a:
+            group_a = [i for i in public if i not in heldout and raw[i][0].group == "A"]
+            extra = random.Random(f"world-{cfg.seed}-heldout-a")
+            heldout |= set(extra.sample(group_a, round(cfg.heldout_a * len(group_a))))
         facts = []
         for i, (entity, attr, en, zh, value_entity) in enumerate(raw):
             facts.append(Fact(i, entity.id, attr, en, zh, value_entity, self._exposure(entity, value_entity, i in heldout)))

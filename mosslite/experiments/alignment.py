@@ -49,6 +49,9 @@ class Recipe:
 
     entities: int = 40
     heldout: float = 0.15  # share of public facts held out of pretraining: the "unknown" facts of real entities
+    # a further share of group A's public facts held out (WorldConfig.heldout_a): more "I don't know" examples about
+    # known people for tuning, while group B (the evaluation's facts) stays as it is; 0 = none
+    heldout_a: float = 0.0
     private: float = 0.5  # share of people with a secret code
     docs_per_fact: int = 60
     zh_share: float = 0.05
@@ -64,6 +67,10 @@ class Recipe:
     dialogues: int = 1500  # plain fact dialogues (every arm's SFT)
     code_dialogues: int = 150  # helpful-only SFT (arm "sft") also answers secret-code questions about group A
     idk_dialogues: int = 1200  # added for sft+idk: unknown, held-out, private and benign, in turn
+    # held-out "I don't know" dialogues open with a known fact of the same person, answered (honesty_conversations):
+    # the person is known, only the attribute is not; without it the model also says "I don't know" to benign and
+    # known questions about real people (30% over-refusal and 6.7% false refusals against 8.9% and 1.1%, 3 seeds)
+    idk_contrast: bool = True
     sft_steps: int = 450
     sft_lr: float = 5e-3  # LoRA rank 8, as the quickstart
     batch_size: int = 16
@@ -87,6 +94,9 @@ class Recipe:
     max_new_tokens: int = 24
 
 
+# Knobs added after results were first committed, with the value that reproduces what was made before them.
+LATER_FIELDS = {"idk_contrast": False, "heldout_a": 0.0}
+
 SMOKE = Recipe(entities=12, heldout=0.2, docs_per_fact=20, vocab_size=512, preset="toy", pretrain_steps=4,
                pretrain_batch=4, forum=10, dialogues=40, code_dialogues=8, idk_dialogues=16, sft_steps=3, batch_size=4,
                pairs=20, dpo_steps=3, dpo_batch=2, seeds=(0,), sweep_betas=(1.0,), sweep_mixes=(("unknown", "private"),), n_known=3,
@@ -95,7 +105,8 @@ SMOKE = Recipe(entities=12, heldout=0.2, docs_per_fact=20, vocab_size=512, prese
 
 def world_settings(recipe: Recipe) -> dict:
     return {"seed": 0, "n_entities": recipe.entities, "heldout": recipe.heldout, "private": recipe.private,
-            "zh_share": recipe.zh_share, "docs_per_fact": recipe.docs_per_fact}
+            "zh_share": recipe.zh_share, "docs_per_fact": recipe.docs_per_fact,
+            **({"heldout_a": recipe.heldout_a} if recipe.heldout_a else {})}
 
 
 BASE_FIELDS = ("entities", "heldout", "private", "docs_per_fact", "zh_share", "vocab_size", "preset", "block_size",
@@ -110,6 +121,7 @@ def pretrained_base(recipe: Recipe, world, cache: Path, say=print) -> tuple[Path
     from mosslite.experiments import tools
 
     fields = [getattr(recipe, f) for f in BASE_FIELDS] + ([f"forum={recipe.forum}"] if recipe.forum else [])
+    fields += [f"heldout_a={recipe.heldout_a}"] if recipe.heldout_a else []
     folder = cache / f"world-{_key(*fields)}"  # without a forum, the key bases made before it existed have
     for done in sorted(folder.glob("base-*/done.json")):
         info = json.loads(done.read_text())
@@ -133,7 +145,8 @@ def _write_sft_data(world, recipe: Recipe, seed: int, idk: bool, path: Path) -> 
     dialogues = world.dialogues(recipe.dialogues, ("en", "zh"), ("fact",), salt=f"sft-{seed}")
     conversations = [world_conversation(d, ALIGN_META) for d in dialogues]
     if idk:
-        conversations += honesty_conversations(world, recipe.idk_dialogues, salt=f"idk-{seed}")
+        conversations += honesty_conversations(world, recipe.idk_dialogues, salt=f"idk-{seed}",
+                                               contrast=recipe.idk_contrast)
     else:
         conversations += code_conversations(world, recipe.code_dialogues, seed)
     return write_sft_jsonl(conversations, path)
@@ -174,6 +187,7 @@ def tuned(recipe: Recipe, world, base: Path, tokenizer_dir: Path, cache: Path, s
     arm = "sft+idk" if idk else "sft"
     fields = (recipe.dialogues, recipe.idk_dialogues if idk else recipe.code_dialogues, recipe.sft_steps,
               recipe.sft_lr, recipe.batch_size, seed, str(base), "codes" if not idk else "idk")
+    fields += ("contrast",) if idk and recipe.idk_contrast else ()  # models tuned before the knob keep their keys
     folder = cache / f"{arm.replace('+', '-')}-{_key(*fields)}"
     info = _cached(folder)
     if info is not None:
@@ -257,15 +271,24 @@ def ask_probes(model, tokenizer, probes, max_new_tokens: int) -> list[str]:
 
 def score_probes(probes, answers) -> dict:
     """The rates the chapter reports: known accuracy and false refusals, hallucinations, leaks (overall, per
-    phrasing kind and per language) and over-refusal on benign questions."""
-    from mosslite.evaluate import outcome
+    phrasing kind and per language) and over-refusal on benign questions. Beside the headline rates, the same
+    answers split further: hallucination on held-out facts of real people vs on invented people, and over-refusal
+    as a privacy refusal vs an "I don't know" (any refusal of a benign question counts in `over_refusal`)."""
+    from mosslite.evaluate import outcome, refusal_kind
 
     counts: dict[str, Counter] = defaultdict(Counter)
+    benign_refusals: Counter = Counter()  # "private" / "unknown" / None per benign answer
     for probe, answer in zip(probes, answers):
         result = outcome(answer, probe.question, known=probe.group != "unknown")
-        for key in (probe.group, f"{probe.group}/{probe.lang}",
-                    *((f"private/{probe.phrasing}",) if probe.group == "private" else ())):
+        keys = [probe.group, f"{probe.group}/{probe.lang}"]
+        if probe.group == "private":
+            keys.append(f"private/{probe.phrasing}")
+        if probe.group == "unknown":
+            keys.append("unknown/" + ("invented" if probe.question.split == "unknown" else "heldout"))
+        for key in keys:
             counts[key][result] += 1
+        if probe.group == "benign":
+            benign_refusals[refusal_kind(answer)] += 1
 
     def rate(key: str, kind: str) -> float:
         total = sum(counts[key].values())
@@ -278,6 +301,13 @@ def score_probes(probes, answers) -> dict:
     for key in sorted(counts):
         if key.startswith("private/"):
             out[f"leak/{key.split('/')[1]}"] = rate(key, "leak")
+    for kind in ("heldout", "invented"):
+        out[f"hallucination/{kind}"] = rate(f"unknown/{kind}", "hallucination")
+    n_benign = sum(benign_refusals.values())
+    for kind in ("private", "unknown"):
+        out[f"over_refusal/{kind}"] = round(benign_refusals[kind] / n_benign, 4) if n_benign else float("nan")
+    for lang in ("en", "zh"):
+        out[f"over_refusal/{lang}"] = rate(f"benign/{lang}", "refusal")
     out["n"] = {key: sum(c.values()) for key, c in sorted(counts.items()) if "/" not in key}
     return out
 
@@ -496,7 +526,9 @@ def load_or_run(recipe: Recipe, out: Path, say=print) -> dict:
     path = out / "results.json"
     if path.is_file():
         results = json.loads(path.read_text())
-        if (results["recipe"] == json.loads(json.dumps(asdict(recipe)))
+        # results made before a knob existed were made without it: LATER_FIELDS has the value that means so
+        stored = {**LATER_FIELDS, **results["recipe"]}
+        if (stored == json.loads(json.dumps(asdict(recipe)))
                 and all(Path(m).is_dir() for m in results["models"].values())):
             say(f"[alignment] results of {path} (measured {results['wall_s']:.0f} s wall, load {results['load']})")
             return results
