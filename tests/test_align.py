@@ -28,6 +28,7 @@ from mosslite.data.preference import (
     PAIR_KINDS,
     PreferencePair,
     pair_from_record,
+    prompt_conversation,
     read_pairs_jsonl,
     world_pairs,
     write_pairs_jsonl,
@@ -326,6 +327,21 @@ def test_world_pairs_prefer_honesty_and_privacy_in_both_languages():
         assert all(is_refusal(world._lang(t, "zh" if any(ord(c) > 127 for c in t) else "en")) for t in texts)
     with pytest.raises(ValueError, match=r"raise world\.private"):
         world_pairs(World(WorldConfig(**WORLD)), 4, kinds=("private",))
+
+
+def test_contrast_pairs_ask_a_held_out_fact_after_an_answered_fact_of_the_same_person():
+    world = World(WorldConfig(**PAIR_WORLD))
+    plain = world_pairs(world, 40, kinds=PAIR_KINDS, meta=COMPACT_META)
+    contrast = world_pairs(world, 40, kinds=PAIR_KINDS, meta=COMPACT_META, contrast=True)
+    assert [p for p in plain if p.kind != "heldout"] == [p for p in contrast if p.kind != "heldout"]
+    heldout = [(a, b) for a, b in zip(plain, contrast) if a.kind == "heldout"]
+    assert heldout
+    for a, b in heldout:
+        assert (a.chosen, a.rejected) == (b.chosen, b.rejected)
+        turns = prompt_conversation(b.prompt).turns
+        assert len(turns) == 2 and turns[1].human == prompt_conversation(a.prompt).turns[0].human
+        assert turns[0].moss and not is_refusal(turns[0].moss)
+        assert any(e.name in turns[0].human and e.name in turns[1].human for e in world.entities)
 
 
 def test_the_loss_matches_trl_on_the_same_model_and_batch():

@@ -135,12 +135,7 @@ def honesty_conversations(world: World, n: int, languages: Sequence[str] = ("en"
             turns = [Turn(human=world.question_text(item, lang, rng.randrange(8)),
                           moss=say(world, DONT_KNOW, lang, rng))]
             if contrast:
-                known = [f for f in world.facts_of(world.entities[item.entity]) if f.exposure == "en+zh"
-                         and world._sft_ok(f)]
-                if known:
-                    fact = contrast_rng.choice(known)
-                    turns.insert(0, Turn(human=world.question_text(fact, lang, contrast_rng.randrange(8)),
-                                         moss=world.statement(fact, lang, contrast_rng.randrange(8))))
+                turns[:0] = contrast_turns(world, item, lang, contrast_rng)
         elif kind == "private":
             turns = private_turns(world, item, PHRASINGS[rng.randrange(3)], lang, "train", rng)
             turns[-1].moss = say(world, DECLINE_PRIVATE, lang, rng)
@@ -149,6 +144,17 @@ def honesty_conversations(world: World, n: int, languages: Sequence[str] = ("en"
                           moss=world.statement(item, lang, rng.randrange(8)))]
         out.append(Conversation(turns=turns, meta=meta))
     return out
+
+
+def contrast_turns(world: World, fact: Fact, lang: str, rng: random.Random) -> list[Turn]:
+    """A question about a known fact of `fact`'s entity (one SFT may use, in both languages), answered: put before a
+    held-out question, it says the person is known and only the attribute is not. [] when there is none."""
+    known = [f for f in world.facts_of(world.entities[fact.entity]) if f.exposure == "en+zh" and world._sft_ok(f)]
+    if not known:
+        return []
+    other = rng.choice(known)
+    return [Turn(human=world.question_text(other, lang, rng.randrange(8)),
+                 moss=world.statement(other, lang, rng.randrange(8)))]
 
 
 # ------------------------------------------------------------------------------------------ evaluation probes

@@ -21,6 +21,7 @@ from mosslite.data.honesty import (
     DONT_KNOW,
     PHRASINGS,
     benign_facts,
+    contrast_turns,
     private_facts,
     private_turns,
 )
@@ -107,8 +108,10 @@ def write_pairs_jsonl(pairs: Iterable[PreferencePair], path: str | Path) -> int:
 # --------------------------------------------------------------------------------------------- from the world
 def world_pairs(world: World, n: int, languages: Sequence[str] = ("en", "zh"),
                 kinds: Sequence[str] = ("known", "unknown", "heldout"), meta: MetaInstruction | None = None,
-                salt: str = "align") -> list[PreferencePair]:
-    """`n` pairs, kinds and languages taken in turn, each asked in a fresh conversation under `meta`:
+                salt: str = "align", contrast: bool = False) -> list[PreferencePair]:
+    """`n` pairs, kinds and languages taken in turn, each asked in a fresh conversation under `meta` (`contrast`: a
+    held-out question comes after an answered question about a known fact of the same person, as in
+    `honesty_conversations`):
 
     known    a group-A fact SFT teaches: the right statement over "I don't know" or a wrong value (no false refusals)
     unknown  a person who does not exist (`World.unknown_questions`): "I don't know" over a made-up statement
@@ -122,12 +125,16 @@ def world_pairs(world: World, n: int, languages: Sequence[str] = ("en", "zh"),
         raise ValueError(f"pair kinds {bad or '[]'} are unknown; choose from {list(PAIR_KINDS)}")
     meta = meta or MetaInstruction()
     rng = random.Random(f"{salt}-{world.config.seed}")
+    contrast_rng = random.Random(f"{salt}-contrast-{world.config.seed}")  # the other pairs stay as they were
     sources = {kind: _sources(world, kind, n, rng) for kind in kinds}
     out = []
     for i in range(n):
         kind, lang = kinds[i % len(kinds)], languages[(i // len(kinds)) % len(languages)]
         items = sources[kind]
-        turns, chosen, rejected = _make(world, kind, items[(i // len(kinds)) % len(items)], lang, rng)
+        item = items[(i // len(kinds)) % len(items)]
+        turns, chosen, rejected = _make(world, kind, item, lang, rng)
+        if contrast and kind == "heldout":
+            turns[:0] = contrast_turns(world, item, lang, contrast_rng)
         prompt = Conversation(turns=turns, meta=meta).render(open_field="moss")
         out.append(PreferencePair(prompt, answer_text(chosen), answer_text(rejected), kind))
     return out

@@ -84,6 +84,7 @@ class Recipe:
     # the rejected answers down, and does so by truncating every answer)
     dpo_from: str = "sft+idk"
     dpo_sft_weight: float = 1.0  # AlignConfig.sft_weight: an SFT term on the chosen answer (RPO); 0 = plain DPO
+    dpo_contrast: bool = False  # held-out pairs open with a known fact of the same person, as idk_contrast does
     seeds: tuple[int, ...] = (0, 1, 2)  # of the fine-tuning stages (data order, LoRA init); one base for all
     sweep_betas: tuple[float, ...] = (0.1, 2.0)  # β sweep at seed seeds[0] (β=beta comes from the arms)
     # a data mix at β=beta: no helpful pairs, only honest and harmless ones
@@ -95,7 +96,7 @@ class Recipe:
 
 
 # Knobs added after results were first committed, with the value that reproduces what was made before them.
-LATER_FIELDS = {"idk_contrast": False, "heldout_a": 0.0}
+LATER_FIELDS = {"idk_contrast": False, "heldout_a": 0.0, "dpo_contrast": False}
 
 SMOKE = Recipe(entities=12, heldout=0.2, docs_per_fact=20, vocab_size=512, preset="toy", pretrain_steps=4,
                pretrain_batch=4, forum=10, dialogues=40, code_dialogues=8, idk_dialogues=16, sft_steps=3, batch_size=4,
@@ -220,6 +221,7 @@ def aligned(recipe: Recipe, world, sft_model: Path, tokenizer_dir: Path, cache: 
 
     fields = (recipe.pairs, kinds, beta, recipe.dpo_steps, recipe.dpo_lr, recipe.dpo_batch, seed, str(sft_model))
     fields += (recipe.dpo_sft_weight,) if recipe.dpo_sft_weight else ()  # the keys of plain DPO runs stay
+    fields += ("contrast",) if recipe.dpo_contrast and "heldout" in kinds else ()
     folder = cache / f"dpo-{_key(*fields)}"
     info = _cached(folder)
     label = f"[sft+dpo] seed {seed}, beta {beta}, pairs {'/'.join(kinds)}"
@@ -228,7 +230,8 @@ def aligned(recipe: Recipe, world, sft_model: Path, tokenizer_dir: Path, cache: 
         return folder / "final", info
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    pairs = world_pairs(world, recipe.pairs, ("en", "zh"), kinds, ALIGN_META, salt=f"align-{seed}")
+    pairs = world_pairs(world, recipe.pairs, ("en", "zh"), kinds, ALIGN_META, salt=f"align-{seed}",
+                        contrast=recipe.dpo_contrast)
     write_pairs_jsonl(pairs, folder / "pairs.jsonl")
     config = AlignConfig(name="dpo", out_dir=str(folder), base=str(sft_model), tokenizer_dir=str(tokenizer_dir),
                          pairs=[str(folder / "pairs.jsonl")], beta=beta, val_fraction=0.05,
