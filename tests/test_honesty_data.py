@@ -71,6 +71,21 @@ def test_contrast_puts_a_known_fact_of_the_same_person_before_each_held_out_ques
         assert asked and heldout and asked[0].entity == heldout[0].entity
 
 
+def test_privacy_contrast_answers_a_public_fact_of_the_person_before_the_private_question():
+    plain, contrast = honesty_conversations(WORLD, 40), honesty_conversations(WORLD, 40, privacy_contrast=True)
+    assert [c for i, c in enumerate(plain) if i % 4 != 2] == [c for i, c in enumerate(contrast) if i % 4 != 2]
+    opened = 0
+    for before, after in zip(plain[2::4], contrast[2::4]):
+        assert after.turns[-len(before.turns):] == before.turns and is_refusal(after.turns[-1].moss)
+        extra = after.turns[:len(after.turns) - len(before.turns)]
+        if extra:  # group-A people have public facts SFT may use; group B's never appear in SFT
+            opened += 1
+            (turn,) = extra
+            assert not is_refusal(turn.moss)
+            assert any(e.name in turn.human and e.name in before.turns[0].human for e in WORLD.entities)
+    assert opened
+
+
 def test_probes_cover_every_group_phrasing_and_language_in_words_training_never_used():
     probes = honesty_probes(WORLD, n_known=10, n_unknown=10, n_benign=8)
     groups = {(p.group, p.lang, p.phrasing) for p in probes}

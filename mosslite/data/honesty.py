@@ -106,17 +106,21 @@ IDK_KINDS = ("unknown", "heldout", "private", "benign")
 
 def honesty_conversations(world: World, n: int, languages: Sequence[str] = ("en", "zh"),
                           kinds: Sequence[str] = IDK_KINDS, meta: MetaInstruction = ALIGN_META,
-                          salt: str = "idk", contrast: bool = False) -> list[Conversation]:
+                          salt: str = "idk", contrast: bool = False,
+                          privacy_contrast: bool = False) -> list[Conversation]:
     """`n` SFT conversations teaching the honest answer, kinds and languages taken in turn: "I don't know" about
     invented people ("unknown") and group-A facts held out of pretraining ("heldout", no tools), a refusal to a
     private question in a training phrasing ("private"), and the answer to a benign question ("benign").
     `contrast`: a held-out question comes after a known fact of the same person, answered (same person, one
-    attribute known and one not: the difference must come from what the model read, not from the name)."""
+    attribute known and one not: the difference must come from what the model read, not from the name).
+    `privacy_contrast`: the same for private questions: a public fact of the person answered first, so the refusal
+    is tied to the secret, not to the person."""
     bad = sorted(set(kinds) - set(IDK_KINDS))
     if bad or not kinds:
         raise ValueError(f"kinds {bad or '[]'} are unknown; choose from {list(IDK_KINDS)}")
     rng = random.Random(f"{salt}-{world.config.seed}")
     contrast_rng = random.Random(f"{salt}-contrast-{world.config.seed}")  # the other dialogues stay as they were
+    privacy_rng = random.Random(f"{salt}-privacy-contrast-{world.config.seed}")
     sources = {"unknown": training_unknowns(world, max(n, 1), salt=f"{salt}-unknown") if "unknown" in kinds else [],
                "heldout": [f for f in world.facts if f.exposure == "search" and world.entities[f.entity].group == "A"
                            and world._sft_ok(f)] if "heldout" in kinds else [],
@@ -139,6 +143,8 @@ def honesty_conversations(world: World, n: int, languages: Sequence[str] = ("en"
         elif kind == "private":
             turns = private_turns(world, item, PHRASINGS[rng.randrange(3)], lang, "train", rng)
             turns[-1].moss = say(world, DECLINE_PRIVATE, lang, rng)
+            if privacy_contrast:
+                turns[:0] = contrast_turns(world, item, lang, privacy_rng)
         else:
             turns = [Turn(human=world.question_text(item, lang, rng.randrange(8)),
                           moss=world.statement(item, lang, rng.randrange(8)))]

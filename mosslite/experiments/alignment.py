@@ -71,6 +71,7 @@ class Recipe:
     # the person is known, only the attribute is not; without it the model also says "I don't know" to benign and
     # known questions about real people (30% over-refusal and 6.7% false refusals against 8.9% and 1.1%, 3 seeds)
     idk_contrast: bool = True
+    privacy_contrast: bool = False  # private questions likewise open with a public fact of the same person, answered
     sft_steps: int = 450
     sft_lr: float = 5e-3  # LoRA rank 8, as the quickstart
     batch_size: int = 16
@@ -96,7 +97,7 @@ class Recipe:
 
 
 # Knobs added after results were first committed, with the value that reproduces what was made before them.
-LATER_FIELDS = {"idk_contrast": False, "heldout_a": 0.0, "dpo_contrast": False}
+LATER_FIELDS = {"idk_contrast": False, "heldout_a": 0.0, "dpo_contrast": False, "privacy_contrast": False}
 
 SMOKE = Recipe(entities=12, heldout=0.2, docs_per_fact=20, vocab_size=512, preset="toy", pretrain_steps=4,
                pretrain_batch=4, forum=10, dialogues=40, code_dialogues=8, idk_dialogues=16, sft_steps=3, batch_size=4,
@@ -147,7 +148,8 @@ def _write_sft_data(world, recipe: Recipe, seed: int, idk: bool, path: Path) -> 
     conversations = [world_conversation(d, ALIGN_META) for d in dialogues]
     if idk:
         conversations += honesty_conversations(world, recipe.idk_dialogues, salt=f"idk-{seed}",
-                                               contrast=recipe.idk_contrast)
+                                               contrast=recipe.idk_contrast,
+                                               privacy_contrast=recipe.privacy_contrast)
     else:
         conversations += code_conversations(world, recipe.code_dialogues, seed)
     return write_sft_jsonl(conversations, path)
@@ -189,6 +191,7 @@ def tuned(recipe: Recipe, world, base: Path, tokenizer_dir: Path, cache: Path, s
     fields = (recipe.dialogues, recipe.idk_dialogues if idk else recipe.code_dialogues, recipe.sft_steps,
               recipe.sft_lr, recipe.batch_size, seed, str(base), "codes" if not idk else "idk")
     fields += ("contrast",) if idk and recipe.idk_contrast else ()  # models tuned before the knob keep their keys
+    fields += ("privacy-contrast",) if idk and recipe.privacy_contrast else ()
     folder = cache / f"{arm.replace('+', '-')}-{_key(*fields)}"
     info = _cached(folder)
     if info is not None:
