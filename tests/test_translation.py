@@ -228,6 +228,21 @@ def test_a_sweep_reuses_cached_stages_and_writes_the_untuned_rung(smoke_results,
     assert "untuned_knowledge_mean" in next(csv.DictReader((tmp_path / "summary.csv").open()))
 
 
+def test_cached_only_skips_cells_without_a_base_and_says_which(smoke_results, smoke_roots, tmp_path):
+    import json
+
+    from mosslite.experiments.translation.sweep import run_sweep
+
+    missing = replace(SMOKE, seed=7)
+    rows = run_sweep([SMOKE, missing], tmp_path, workers=1, threads=1, root=smoke_roots[0], progress=False,
+                     cached_only=True)
+    assert [r["cell"]["seed"] for r in rows] == [SMOKE.seed]
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["skipped_not_cached"] == [missing.label] and run["bases_trained_now"] == 0
+    with pytest.raises(ValueError, match="has a pretrained base"):
+        run_sweep([missing], tmp_path, workers=1, root=smoke_roots[0], progress=False, cached_only=True)
+
+
 def test_flat_row_reads_results_written_before_the_untuned_rung(smoke_results):
     result, _ = smoke_results
     old = {k: v for k, v in result.items() if k != "untuned"}

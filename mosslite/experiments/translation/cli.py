@@ -33,6 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads per process (default 1, or up to 4 with a single worker)")
     parser.add_argument("--cache", default=None, help="where bases are cached (default <mosslite cache>/translation)")
+    parser.add_argument("--cached-only", action="store_true",
+                        help="only the cells whose base is already pretrained (run.json lists the others)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
 
 
@@ -59,7 +61,8 @@ def main(args: argparse.Namespace) -> int:
         name = "point-" + args.point.replace("=", "").replace(",", "-")
     out = Path(args.out) if args.out else RESULTS / name
     results = run_sweep(cells, out, workers=min(args.workers, len(cells)), root=args.cache,
-                        progress=not args.no_progress, name=name, command=command, threads=args.threads)
+                        progress=not args.no_progress, name=name, command=command, threads=args.threads,
+                        cached_only=args.cached_only)
     rows = [flat_row(r) for r in results]
     keys = ("zh", "size", "design", "steps", "seed", "cloze_zh_B", "untuned_knowledge", "chat_knowledge",
             "chat_answer_zh", "chat_upper_bound")

@@ -25,8 +25,9 @@ from dataclasses import asdict, fields, replace
 from multiprocessing import get_context
 from pathlib import Path
 
+from mosslite.experiments.stages import stage_done
 from mosslite.experiments.translation.design import DESIGNS, TUNES, Cell
-from mosslite.experiments.translation.pipeline import base_key, load, run_cell
+from mosslite.experiments.translation.pipeline import base_key, load, run_cell, stage_dir
 
 RESULTS = Path("results/translation")
 SEEDS = (0, 1, 2)
@@ -75,11 +76,17 @@ SWEEPS: dict[str, Callable[[], list[Cell]]] = {
 
 
 def run_sweep(cells: Sequence[Cell], out_dir: str | Path | None = None, workers: int = 2, root=None,
-              progress: bool = True, name: str = "custom", command: str = "", threads: int | None = None) -> list[dict]:
+              progress: bool = True, name: str = "custom", command: str = "", threads: int | None = None,
+              cached_only: bool = False) -> list[dict]:
     """Run `cells` (bases trained once, `workers` processes) and write the results. `threads` is torch threads per
-    process: by default one per worker, or up to four when there is a single worker."""
+    process: by default one per worker, or up to four when there is a single worker. `cached_only` skips the cells
+    whose base is not pretrained yet (a sweep still being filled in); run.json lists them."""
     from tqdm.auto import tqdm
 
+    skipped = [c for c in cells if cached_only and not base_cached(c, root)]
+    cells = [c for c in cells if c not in skipped]
+    if not cells:
+        raise ValueError(f"none of the {len(skipped)} cells of {name!r} has a pretrained base in the cache yet")
     groups: dict[str, list[Cell]] = defaultdict(list)
     for cell in cells:
         groups[base_key(cell)].append(cell)
@@ -119,9 +126,15 @@ def run_sweep(cells: Sequence[Cell], out_dir: str | Path | None = None, workers:
            "wall_time_s": round(time.perf_counter() - start, 1), "load_before": load_before,
            "load_after": load(), "cpus": os.cpu_count(), "machine": platform.processor() or platform.machine(),
            "python": platform.python_version()}
+    if skipped:
+        run["skipped_not_cached"] = [c.label for c in skipped]
     if out_dir is not None:
         write_results(results, Path(out_dir), run)
     return results
+
+
+def base_cached(cell: Cell, root=None) -> bool:
+    return stage_done(stage_dir("base", base_key(cell), root)) is not None
 
 
 def _cost(cell: Cell) -> float:
