@@ -121,6 +121,16 @@ def test_transliterated_names_get_a_vocabulary_that_keeps_every_word_whole(tmp_p
     assert lengths["no-code-switch"][1] == lengths["default"][1]  # a transliterated name is one token, as a Latin one
 
 
+def test_a_base_key_names_a_vocabulary_budget_only_where_it_is_not_the_usual_one(monkeypatch):
+    import mosslite.experiments.translation.pipeline as pipeline
+
+    transliterated, usual = Cell(design="no-code-switch"), Cell(size="toy")
+    before = base_key(transliterated), base_key(usual)
+    monkeypatch.setattr(pipeline, "VOCAB_TRANSLITERATED", pipeline.VOCAB)
+    assert base_key(transliterated) != before[0]  # the base embeds its tokenizer's vocabulary: a new size, a new base
+    assert base_key(usual) == before[1] == "451a7ddc5ee9"  # every other key (and cached base) stays as it was
+
+
 def test_fine_tuning_rate_scales_down_for_small_only():
     for size in ("toy", "tiny"):  # their recipes (and so their cached fine-tunes) are the named ones, unchanged
         assert tune_of(Cell(size=size)) is TUNES["full"]

@@ -134,7 +134,9 @@ def build_corpus(cell: Cell, tokenizer_dir: Path, root=None) -> tuple[Path, dict
 
 # --------------------------------------------------------------------------------------------------- base
 def base_key(cell: Cell) -> str:
-    return cache_key("base", world_config(cell), cell.size, cell.steps, TRAINING, LR[cell.size])
+    wc = world_config(cell)
+    vocab = [] if vocab_size(wc) == VOCAB else [vocab_size(wc)]  # named only where it differs: old keys stay valid
+    return cache_key("base", wc, cell.size, cell.steps, TRAINING, LR[cell.size], *vocab)
 
 
 def pretrain_config(cell: Cell, data_dir: Path, tokenizer_dir: Path, out_dir: Path, progress: bool = False):
