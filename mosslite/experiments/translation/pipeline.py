@@ -49,11 +49,12 @@ VOCAB = 1024  # enough for every word of the world to be one token (the text is 
 # Transliterated names (no-code-switch) are words of their own: at 1,024 their character merges crowd out English and
 # chat words and no tuning dialogue fits the context. Its BPE stops by itself at ~1,200 tokens, one per word again.
 VOCAB_TRANSLITERATED = 2048
+EVAL_TOKENS = 24  # new tokens per answer field: a one-sentence answer is ~8
 
 
 def vocab_size(world: WorldConfig) -> int:
+    """The BPE budget of a world's tokenizer (and so the base's embedding rows)."""
     return VOCAB if world.zh_code_switch else VOCAB_TRANSLITERATED
-EVAL_TOKENS = 24  # new tokens per answer field: a one-sentence answer is ~8
 
 
 def stage_dir(stage: str, key: str, root: str | Path | None = None) -> Path:
@@ -135,8 +136,9 @@ def build_corpus(cell: Cell, tokenizer_dir: Path, root=None) -> tuple[Path, dict
 # --------------------------------------------------------------------------------------------------- base
 def base_key(cell: Cell) -> str:
     wc = world_config(cell)
-    vocab = [] if vocab_size(wc) == VOCAB else [vocab_size(wc)]  # named only where it differs: old keys stay valid
-    return cache_key("base", wc, cell.size, cell.steps, TRAINING, LR[cell.size], *vocab)
+    vocab = vocab_size(wc)
+    named = [] if vocab == VOCAB else [vocab]  # named only where it differs: old keys stay valid
+    return cache_key("base", wc, cell.size, cell.steps, TRAINING, LR[cell.size], *named)
 
 
 def pretrain_config(cell: Cell, data_dir: Path, tokenizer_dir: Path, out_dir: Path, progress: bool = False):
@@ -228,8 +230,8 @@ def _thin(curve: list[tuple[int, float]], points: int = 50) -> list[tuple[int, f
 # ---------------------------------------------------------------------------------------------------- SFT
 def tune_of(cell: Cell) -> Tune:
     """The cell's fine-tuning recipe at its model size's rate (the cache key names the rate actually used)."""
-    tune = TUNES[cell.tune]
-    return replace(tune, lr=float(f"{tune.lr * TUNE_LR_SCALE[cell.size]:.3g}")) if TUNE_LR_SCALE[cell.size] != 1.0 else tune
+    tune, scale = TUNES[cell.tune], TUNE_LR_SCALE[cell.size]
+    return tune if scale == 1.0 else replace(tune, lr=float(f"{tune.lr * scale:.3g}"))
 
 
 def sft_config(cell: Cell, base: Base, out_dir: Path, progress: bool = False):
