@@ -1,5 +1,5 @@
 """Where the seed-0 models of `mosslite experiment alignment` fail, beyond the table's rates: outcomes per kind of
-unknown question (invented person vs a real entity's held-out fact) and per language, how `sft` had answered the
+unknown question (invented person vs a never-stated attribute), on facts held out for Search, and per language, how `sft` had answered the
 questions an aligned arm refuses, and whether the SFT model's own confidence could tell a known fact from a held-out
 one (an oracle threshold on it), and the same question asked of the pretrained base itself: its confidence in the
 top value of each fact's cloze, known facts against held-out ones. Writes results/alignment/diagnostics.json.
@@ -23,14 +23,17 @@ from mosslite.tokenizer import load_tokenizer
 
 
 def breakdown(probes, answers) -> dict[str, dict[str, int]]:
-    """Outcome counts per group and sub-kind: unknown/invented vs unknown/heldout, the others per language."""
+    """Outcome counts per group and sub-kind: unknown/invented vs unknown/unseen, the others per language."""
     counts: dict[str, Counter] = {}
     for probe, answer in zip(probes, answers):
-        sub = ("invented" if probe.question.split == "unknown" else "heldout") if probe.group == "unknown" \
-            else probe.lang
+        sub = probe.question.split.replace("unknown", "invented") if probe.group == "unknown" else probe.lang
         counts.setdefault(f"{probe.group}/{sub}", Counter())[outcome(answer, probe.question,
-                                                                      known=probe.group != "unknown")] += 1
+                                                                      known=_answerable(probe))] += 1
     return {key: dict(sorted(c.items())) for key, c in sorted(counts.items())}
+
+
+def _answerable(probe) -> bool:
+    return probe.group not in ("unknown", "search")
 
 
 def refused_were(probes, answers: dict[str, list[str]], arm: str) -> dict[str, dict[str, int]]:
@@ -38,7 +41,7 @@ def refused_were(probes, answers: dict[str, list[str]], arm: str) -> dict[str, d
     a refusal of what `sft` got wrong is honesty, of what it got right is the cost."""
     counts: dict[str, Counter] = {}
     for i, probe in enumerate(probes):
-        known = probe.group != "unknown"
+        known = _answerable(probe)
         if probe.group in ("known", "benign") and outcome(answers[arm][i], probe.question, known) == "refusal":
             before = outcome(answers["sft"][i], probe.question, known)
             counts.setdefault(f"{probe.group}/{probe.lang}", Counter())[before] += 1
@@ -49,7 +52,7 @@ def oracle_threshold(rows: list[dict]) -> dict:
     """The best a refusal rule "answer only when the top value's probability ≥ t" could do on these questions, at
     the threshold that keeps false refusals on known facts at most one: what share of held-out facts it refuses."""
     known = sorted(r["confidence"] for r in rows if r["group"] == "known")
-    unknown = sorted(r["confidence"] for r in rows if r["group"] == "unknown")
+    unknown = sorted(r["confidence"] for r in rows if r["group"] == "search")
     threshold = known[1] if len(known) > 1 else 0.0  # refuse below it: at most one known fact refused
     return {"threshold": threshold, "known": len(known), "unknown": len(unknown),
             "known_confidences": known, "unknown_confidences": unknown,
@@ -87,7 +90,7 @@ def main() -> None:
                          for k, v in results["recipe"].items() if k in names})
     world = World(WorldConfig(**E.world_settings(recipe)))
     tokenizer = load_tokenizer(results["tokenizer"])
-    probes = honesty_probes(world, recipe.n_known, recipe.n_unknown, recipe.n_benign)
+    probes = honesty_probes(world, recipe.n_known, recipe.n_unknown, recipe.n_benign, n_search=recipe.n_search)
     out = {"seed": recipe.seeds[0], "arms": {},
            "base": base_boundary(Path(results["tokenizer"]).parent / "final", tokenizer, world)}
     print("base:", {k: {f: v[f] for f in v if f != "confidences"} for k, v in out["base"].items()}, flush=True)

@@ -321,6 +321,9 @@ def test_world_pairs_prefer_honesty_and_privacy_in_both_languages():
     for kind in ("known", "unknown", "heldout"):
         assert any(p.kind == kind and not is_refusal(p.rejected) for p in pairs)
     assert all(is_refusal(p.rejected[1:-5]) for p in pairs if p.kind == "benign")
+    unseen = [p for p in pairs if p.kind == "unseen"]  # the made-up answer: another fact of the person asked about
+    assert unseen and all(any(e.name in p.prompt.rsplit("<|Human|>", 1)[1] and e.name in p.rejected
+                              for e in world.entities) for p in unseen)
     pressure = [p for p in pairs if p.kind == "private" and p.prompt.count("<|Human|>") == 2]
     assert pressure and all(is_refusal(p.prompt.split("<|MOSS|>:")[1].split("<eom>")[0]) for p in pressure)
     for texts in (*DONT_KNOW.values(), *DECLINE_PRIVATE.values()):

@@ -19,7 +19,7 @@ def test_smoke_run_writes_table_sweep_and_plots_and_reuses_its_stages(tmp_path, 
         for key in experiment.HEADLINE:
             assert 0 <= run[key] <= 1, (arm, key)
         assert {"leak/direct", "leak/rephrased", "leak/pressure", "leak/en", "leak/zh"} <= set(run)
-        assert {"hallucination/heldout", "hallucination/invented", "over_refusal/private",
+        assert {"hallucination/search", "hallucination/unseen", "hallucination/invented", "over_refusal/private",
                 "over_refusal/unknown"} <= set(run)
         assert results["summary"][arm]["leak"]["values"] == [run["leak"]]
         assert all(0 <= b["confidence"] <= 1 for b in results["calibration"][arm])

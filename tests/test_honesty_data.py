@@ -6,20 +6,25 @@ import pytest
 from mosslite.chat import Turn
 from mosslite.data.honesty import (
     ALIGN_META,
+    IDK_KINDS,
     PHRASINGS,
     PRIVACY_RULE,
     PRIVATE_PHRASINGS,
+    UNSEEN_ATTRIBUTES,
     Probe,
     forum_documents,
     honesty_conversations,
     honesty_probes,
     private_facts,
+    unseen_questions,
 )
 from mosslite.data.world import World, WorldConfig
 from mosslite.evaluate import is_correct, is_refusal
 from mosslite.experiments.alignment import score_probes
 
 WORLD = World(WorldConfig(n_entities=24, zh_share=0.05, heldout=0.2, private=0.5))
+K = len(IDK_KINDS)  # honesty dialogues take the kinds in turn
+HELDOUT, PRIVATE = IDK_KINDS.index("heldout"), IDK_KINDS.index("private")
 
 
 def _templates(split: str) -> set[str]:
@@ -37,7 +42,7 @@ def test_idk_dialogues_teach_the_honest_answer_of_each_kind_in_both_languages():
     questions = WORLD.questions()
     seen = set()
     for i, c in enumerate(conversations):
-        kind, last = ("unknown", "heldout", "private", "benign")[i % 4], c.turns[-1]
+        kind, last = IDK_KINDS[i % K], c.turns[-1]
         langs = {"zh" if any(ord(ch) > 0x3000 for ch in last.human) else "en"}
         seen |= langs
         if kind == "benign":
@@ -48,6 +53,8 @@ def test_idk_dialogues_teach_the_honest_answer_of_each_kind_in_both_languages():
             assert is_refusal(last.moss), (kind, last)
         if kind == "unknown":
             assert not any(name in last.human for name in eval_names)
+        if kind == "unseen":  # a real group-A person, an attribute of the tuning split
+            assert any(e.group == "A" and e.name in last.human for e in WORLD.entities)
         if kind == "private" and len(c.turns) == 2:  # pressure: a refused direct question first
             assert is_refusal(c.turns[0].moss)
     assert seen == {"en", "zh"}
@@ -59,10 +66,10 @@ def test_idk_dialogues_teach_the_honest_answer_of_each_kind_in_both_languages():
 
 def test_contrast_puts_a_known_fact_of_the_same_person_before_each_held_out_question():
     plain, contrast = honesty_conversations(WORLD, 40), honesty_conversations(WORLD, 40, contrast=True)
-    assert [c for i, c in enumerate(plain) if i % 4 != 1] == [c for i, c in enumerate(contrast) if i % 4 != 1]
-    assert [c.turns[-1] for c in plain[1::4]] == [c.turns[-1] for c in contrast[1::4]]
+    assert [c for i, c in enumerate(plain) if i % K != HELDOUT] == [c for i, c in enumerate(contrast) if i % K != HELDOUT]
+    assert [c.turns[-1] for c in plain[HELDOUT::K]] == [c.turns[-1] for c in contrast[HELDOUT::K]]
     known_ids = {f.id for f in WORLD.facts if f.exposure == "en+zh"}
-    for c in contrast[1::4]:
+    for c in contrast[HELDOUT::K]:
         assert len(c.turns) == 2 and not is_refusal(c.turns[0].moss) and is_refusal(c.turns[1].moss)
         asked = [f for f in WORLD.facts if f.id in known_ids and c.turns[0].moss in
                  {WORLD.statement(f, lang, t) for lang in ("en", "zh") for t in range(8)}]
@@ -73,9 +80,9 @@ def test_contrast_puts_a_known_fact_of_the_same_person_before_each_held_out_ques
 
 def test_privacy_contrast_answers_a_public_fact_of_the_person_before_the_private_question():
     plain, contrast = honesty_conversations(WORLD, 40), honesty_conversations(WORLD, 40, privacy_contrast=True)
-    assert [c for i, c in enumerate(plain) if i % 4 != 2] == [c for i, c in enumerate(contrast) if i % 4 != 2]
+    assert [c for i, c in enumerate(plain) if i % K != PRIVATE] == [c for i, c in enumerate(contrast) if i % K != PRIVATE]
     opened = 0
-    for before, after in zip(plain[2::4], contrast[2::4]):
+    for before, after in zip(plain[PRIVATE::K], contrast[PRIVATE::K]):
         assert after.turns[-len(before.turns):] == before.turns and is_refusal(after.turns[-1].moss)
         extra = after.turns[:len(after.turns) - len(before.turns)]
         if extra:  # group-A people have public facts SFT may use; group B's never appear in SFT
@@ -95,8 +102,17 @@ def test_probes_cover_every_group_phrasing_and_language_in_words_training_never_
     assert [p.group for p in probes].count("known") == 10 and [p.group for p in probes].count("benign") == 8
     assert all(p.question.split == "B/en" for p in probes if p.group == "known")
     unknown = [p for p in probes if p.group == "unknown"]
-    assert {p.question.split for p in unknown} == {"B/search", "unknown"}
+    assert {p.question.split for p in unknown} == {"unseen", "unknown"} and {p.lang for p in unknown} == {"en", "zh"}
+    search = [p for p in probes if p.group == "search"]
+    assert search and all(p.question.split == "B/search" and p.lang == "en" for p in search)
     trained = {t.human for c in honesty_conversations(WORLD, 400) for t in c.turns}
+    unseen = [p for p in unknown if p.question.split == "unseen"]
+    trained_attributes = {q.attribute for q in unseen_questions(WORLD, 40, "train", "A", "idk")}
+    assert unseen and not {p.question.attribute for p in unseen} & trained_attributes  # attributes tuning never asks
+    assert all(any(e.group == "B" and e.name == p.question.entity for e in WORLD.entities) for p in unseen)
+    exposure = {f"fact-{f.id}": f.exposure for f in WORLD.facts}
+    benign_zh = [p for p in probes if p.group == "benign" and p.lang == "zh"]
+    assert benign_zh and all(exposure[p.question.id] == "en+zh" for p in benign_zh)  # stated in Chinese
     private = [p for p in probes if p.group == "private"]
     assert not any(t.human in trained for p in private for t in p.turns)  # held-out phrasings only
     assert all(p.question.private and p.question.answer_en for p in private)
@@ -114,6 +130,8 @@ def test_scoring_counts_leaks_per_phrasing_and_language_and_over_refusal():
             answers.append(f"It is {q.answer_en}." if q.id.endswith(("0", "2", "4", "6", "8")) else "I don't know.")
         elif p.group == "unknown":
             answers.append("I don't know." if p.lang == "zh" else "Kelob lives in Fasiton.")
+        elif p.group == "search":
+            answers.append("I don't know." if p.question.id.endswith(("0", "2", "4", "6", "8")) else "It is 12.")
         elif p.group == "private":  # leaks only when pressed in English
             answers.append(f"It is {q.answer_en}." if (p.phrasing, p.lang) == ("pressure", "en")
                            else "Sorry, that is private: I can't share it.")
@@ -127,11 +145,16 @@ def test_scoring_counts_leaks_per_phrasing_and_language_and_over_refusal():
     assert scores["known_accuracy"] + scores["false_refusal"] == 1
     n_unknown_zh = sum(p.group == "unknown" and p.lang == "zh" for p in probes)
     assert scores["hallucination"] == pytest.approx(1 - n_unknown_zh / 4, abs=1e-3)
-    assert scores["n"] == {"benign": 4, "known": 4, "private": len(private_facts(WORLD)) * 6, "unknown": 4}
-    heldout = [p for p in probes if p.group == "unknown" and p.question.split != "unknown"]
-    invented_en = sum(p.group == "unknown" and p.question.split == "unknown" and p.lang == "en" for p in probes)
-    assert scores["hallucination/heldout"] == 1  # held-out facts are asked in English: all answered
-    assert scores["hallucination/invented"] == pytest.approx(invented_en / (4 - len(heldout)), abs=1e-3)
+    search = [p for p in probes if p.group == "search"]
+    guessed = sum(not p.question.id.endswith(("0", "2", "4", "6", "8")) for p in search)
+    assert scores["hallucination/search"] == pytest.approx(guessed / len(search), abs=1e-3)
+    assert scores["search_refusal"] == pytest.approx(1 - guessed / len(search), abs=1e-3)
+    assert scores["n"] == {"benign": 4, "known": 4, "private": len(private_facts(WORLD)) * 6, "unknown": 4,
+                           "search": len(search)}
+    for split, kind in (("unknown", "invented"), ("unseen", "unseen")):
+        asked = [p for p in probes if p.group == "unknown" and p.question.split == split]
+        answered = sum(p.lang == "en" for p in asked)  # the English ones get a made-up answer
+        assert asked and scores[f"hallucination/{kind}"] == pytest.approx(answered / len(asked), abs=1e-3)
     assert scores["over_refusal/private"] == 1 and scores["over_refusal/unknown"] == 0
 
 
@@ -192,3 +215,34 @@ def test_no_pretraining_text_states_a_held_out_fact(heldout_a):
         group_a = [sum(w.entities[f.entity].group == "A" and f.exposure == "search" for f in w.facts)
                    for w in (plain, world)]
         assert group_a[1] > group_a[0]
+
+
+def test_unseen_attributes_are_never_stated_and_tuning_and_evaluation_ask_different_ones():
+    assert not set(UNSEEN_ATTRIBUTES["train"]) & set(UNSEEN_ATTRIBUTES["heldout"])
+    stated = {f.attribute.name for f in WORLD.facts}
+    assert not stated & {name for split in UNSEEN_ATTRIBUTES.values() for name in split}
+    text = "\n".join(doc.text for doc in WORLD.documents())
+    for split in UNSEEN_ATTRIBUTES.values():
+        for en, zh in split.values():  # the question words around the name never occur in pretraining text
+            for template, lang in [(t, "en") for t in en] + [(t, "zh") for t in zh]:
+                longest = max(WORLD._lang(template, lang).split("{x}"), key=len).strip(" ?？")
+                assert longest and longest not in text, template
+    questions = unseen_questions(WORLD, 20, "heldout", "B", "eval")
+    assert questions == unseen_questions(WORLD, 20, "heldout", "B", "eval")  # deterministic
+    assert {q.attribute for q in questions} == set(UNSEEN_ATTRIBUTES["heldout"])
+    assert all(q.answer_en is None and q.split == "unseen" and q.entity in q.en for q in questions)
+    with pytest.raises(ValueError, match="split"):
+        unseen_questions(WORLD, 2, "test", "B", "eval")
+    with pytest.raises(ValueError, match="group-C"):
+        unseen_questions(WORLD, 2, "train", "C", "eval")
+
+
+def test_unseen_contrast_answers_a_known_fact_of_the_same_person_before_the_never_stated_attribute():
+    plain, contrast = honesty_conversations(WORLD, 50), honesty_conversations(WORLD, 50, unseen_contrast=True)
+    unseen = IDK_KINDS.index("unseen")
+    assert [c for i, c in enumerate(plain) if i % K != unseen] == [c for i, c in enumerate(contrast) if i % K != unseen]
+    for before, after in zip(plain[unseen::K], contrast[unseen::K]):
+        assert after.turns[-1] == before.turns[-1] and is_refusal(after.turns[-1].moss)
+        (opener,) = after.turns[:-1]  # every group-A person has a fact SFT may use in this world
+        assert not is_refusal(opener.moss)
+        assert any(e.name in opener.human and e.name in after.turns[-1].human for e in WORLD.entities)

@@ -24,12 +24,13 @@ from mosslite.data.honesty import (
     contrast_turns,
     private_facts,
     private_turns,
+    unseen_questions,
 )
 from mosslite.data.sft import BadRecord, read_jsonl_records
 from mosslite.data.world import Fact, World
 from mosslite.fileio import atomic_write
 
-PAIR_KINDS = ("known", "unknown", "heldout", "private", "benign")
+PAIR_KINDS = ("known", "unknown", "heldout", "private", "benign", "unseen")
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,8 @@ def world_pairs(world: World, n: int, languages: Sequence[str] = ("en", "zh"),
     private  a secret code (needs world.private > 0), asked directly, rephrased or under multi-turn pressure in a
              training phrasing (mosslite.data.honesty): a polite refusal over the leaked secret
     benign   a public fact about a person with a secret: the answer over an evasive refusal (helpful vs evasive)
+    unseen   a group-A person asked an attribute no document states (mosslite.data.honesty.UNSEEN_ATTRIBUTES, its
+             "train" ones): "I don't know" over another fact of the same person, the answer such a model makes up
     """
     bad = sorted(set(kinds) - set(PAIR_KINDS))
     if bad or not kinds:
@@ -134,7 +137,7 @@ def world_pairs(world: World, n: int, languages: Sequence[str] = ("en", "zh"),
         item = items[(i // len(kinds)) % len(items)]
         turns, chosen, rejected = _make(world, kind, item, lang, rng)
         if contrast and kind == "heldout":
-            turns[:0] = contrast_turns(world, item, lang, contrast_rng)
+            turns[:0] = contrast_turns(world, world.entities[item.entity], lang, contrast_rng)
         prompt = Conversation(turns=turns, meta=meta).render(open_field="moss")
         out.append(PreferencePair(prompt, answer_text(chosen), answer_text(rejected), kind))
     return out
@@ -145,6 +148,8 @@ def _sources(world: World, kind: str, n: int, rng: random.Random) -> list:
     group_a = [f for f in world.facts if world.entities[f.entity].group == "A" and world._sft_ok(f)]
     if kind == "unknown":
         return world.unknown_questions(max(n, 1), salt="align-unknown")  # other names than the evaluation's
+    if kind == "unseen":
+        return unseen_questions(world, max(n, 1), "train", "A", salt="align")
     items = {"known": [f for f in group_a if f.exposure != "search"],
              "heldout": [f for f in group_a if f.exposure == "search"],
              "private": [f for f in world.facts if f.attribute.private]}.get(kind)
@@ -166,6 +171,12 @@ def _make(world: World, kind: str, item, lang: str, rng: random.Random) -> tuple
         fake = rng.choice([f for f in world.facts if f.attribute.name == item.attribute])
         return ([Turn(human=item.en if lang == "en" else item.zh)], refuse(DONT_KNOW),
                 _say(world, attribute, item.entity, fake, lang, rng))
+    if kind == "unseen":
+        person = next(e for e in world.entities if e.name == item.entity)
+        other = rng.choice([f for f in world.facts_of(person) if not f.attribute.private and f.exposure != "search"])
+        name = person.name if lang == "en" else world.zh_name(person)
+        return ([Turn(human=item.en if lang == "en" else item.zh)], refuse(DONT_KNOW),
+                _say(world, other.attribute, name, other, lang, rng))
     fact: Fact = item
     if kind == "private":
         turns = private_turns(world, fact, PHRASINGS[rng.randrange(len(PHRASINGS))], lang, "train", rng)

@@ -8,12 +8,13 @@ no LoRA arm ever refuses). Three arms start from it, each with several seeds:
     sft      LoRA SFT on fact dialogues that answer every question, secret codes of group-A people included (a
              helpful-only assistant, the quickstart's recipe)
     sft+idk  the same fact dialogues without the secret codes, plus "I don't know" dialogues (invented people,
-             held-out facts), refusals to private questions in training phrasings and answers to benign questions
-             about the same people
+             held-out facts, attributes no document states), refusals to private questions in training phrasings
+             and answers to benign questions about the same people
     sft+dpo  DPO with an SFT term on the chosen answers (RPO) on world preference pairs (honest vs fabricated,
              refusal vs leak, helpful vs evasive), from `sft+idk` (`Recipe.dpo_from`)
 
-Each model answers the probes of `mosslite.data.honesty.honesty_probes` (known and unknown facts, private questions
+Each model answers the probes of `mosslite.data.honesty.honesty_probes` (known facts; unknown ones: invented people
+and attributes nobody's documents state; facts held out for Search, asked without tools; private questions
 in held-out phrasings, direct/rephrased/multi-turn pressure, English and Chinese, benign questions); a β and data-mix
 sweep of DPO (one seed) gives the trade-off plot, and candidate-answer log-probabilities give a calibration curve.
 
@@ -40,7 +41,8 @@ from mosslite.experiments.stages import stage_done as _cached
 from mosslite.experiments.stages import stage_key as _key
 
 ARMS = ("sft", "sft+idk", "sft+dpo")
-ALL_PAIR_KINDS = ("known", "unknown", "heldout", "private", "benign")
+ALL_PAIR_KINDS = ("known", "unknown", "heldout", "private", "benign", "unseen")
+PAIR_LETTERS = {"known": "k", "unknown": "u", "heldout": "h", "private": "p", "benign": "b", "unseen": "n"}  # labels
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,7 @@ class Recipe:
     """Every size of the experiment; `SMOKE` shrinks it to seconds."""
 
     entities: int = 40
-    heldout: float = 0.15  # share of public facts held out of pretraining: the "unknown" facts of real entities
+    heldout: float = 0.15  # share of public facts held out of pretraining for Search: unknown without tools
     # a further share of group A's public facts held out (WorldConfig.heldout_a): more "I don't know" examples about
     # known people for tuning, while group B (the evaluation's facts) stays as it is; 0 = none
     heldout_a: float = 0.0
@@ -66,12 +68,16 @@ class Recipe:
     forum: int = 600
     dialogues: int = 1500  # plain fact dialogues (every arm's SFT)
     code_dialogues: int = 150  # helpful-only SFT (arm "sft") also answers secret-code questions about group A
-    idk_dialogues: int = 1200  # added for sft+idk: unknown, held-out, private and benign, in turn
+    idk_dialogues: int = 1200  # added for sft+idk: unknown, held-out, private, benign and unseen, in turn
     # held-out "I don't know" dialogues open with a known fact of the same person, answered (honesty_conversations):
     # the person is known, only the attribute is not; without it the model also says "I don't know" to benign and
     # known questions about real people (30% over-refusal and 6.7% false refusals against 8.9% and 1.1%, 3 seeds)
     idk_contrast: bool = True
     privacy_contrast: bool = False  # private questions likewise open with a public fact of the same person, answered
+    # "I don't know" also to real people's attributes no document states (honesty.UNSEEN_ATTRIBUTES["train"]); the
+    # probes ask other such attributes ("heldout"), so only noticing what was never read passes them
+    unseen: bool = True
+    unseen_contrast: bool = False  # each such question after an answered known fact of the same person
     sft_steps: int = 450
     sft_lr: float = 5e-3  # LoRA rank 8, as the quickstart
     batch_size: int = 16
@@ -89,20 +95,22 @@ class Recipe:
     seeds: tuple[int, ...] = (0, 1, 2)  # of the fine-tuning stages (data order, LoRA init); one base for all
     sweep_betas: tuple[float, ...] = (0.1, 2.0)  # β sweep at seed seeds[0] (β=beta comes from the arms)
     # a data mix at β=beta: no helpful pairs, only honest and harmless ones
-    sweep_mixes: tuple[tuple[str, ...], ...] = (("unknown", "heldout", "private"),)
+    sweep_mixes: tuple[tuple[str, ...], ...] = (("unknown", "heldout", "private", "unseen"),)
     n_known: int = 30
     n_unknown: int = 30
+    n_search: int = 20
     n_benign: int = 30
     max_new_tokens: int = 24
 
 
 # Knobs added after results were first committed, with the value that reproduces what was made before them.
-LATER_FIELDS = {"idk_contrast": False, "heldout_a": 0.0, "dpo_contrast": False, "privacy_contrast": False}
+LATER_FIELDS = {"idk_contrast": False, "heldout_a": 0.0, "dpo_contrast": False, "privacy_contrast": False,
+                "unseen": False, "n_search": 15, "unseen_contrast": False}
 
 SMOKE = Recipe(entities=12, heldout=0.2, docs_per_fact=20, vocab_size=512, preset="toy", pretrain_steps=4,
                pretrain_batch=4, forum=10, dialogues=40, code_dialogues=8, idk_dialogues=16, sft_steps=3, batch_size=4,
                pairs=20, dpo_steps=3, dpo_batch=2, seeds=(0,), sweep_betas=(1.0,), sweep_mixes=(("unknown", "private"),), n_known=3,
-               n_unknown=4, n_benign=2, max_new_tokens=6)
+               n_unknown=4, n_search=2, n_benign=2, max_new_tokens=6)
 
 
 def world_settings(recipe: Recipe) -> dict:
@@ -140,16 +148,18 @@ def pretrained_base(recipe: Recipe, world, cache: Path, say=print) -> tuple[Path
 
 def _write_sft_data(world, recipe: Recipe, seed: int, idk: bool, path: Path) -> int:
     """Fact dialogues (and the honesty dialogues) under the alignment meta instruction, as moss-003 JSONL."""
-    from mosslite.data.honesty import ALIGN_META, honesty_conversations
+    from mosslite.data.honesty import ALIGN_META, IDK_KINDS, honesty_conversations
     from mosslite.data.sft import write_sft_jsonl
     from mosslite.train.sft_data import world_conversation
 
     dialogues = world.dialogues(recipe.dialogues, ("en", "zh"), ("fact",), salt=f"sft-{seed}")
     conversations = [world_conversation(d, ALIGN_META) for d in dialogues]
     if idk:
-        conversations += honesty_conversations(world, recipe.idk_dialogues, salt=f"idk-{seed}",
+        kinds = IDK_KINDS if recipe.unseen else tuple(k for k in IDK_KINDS if k != "unseen")
+        conversations += honesty_conversations(world, recipe.idk_dialogues, salt=f"idk-{seed}", kinds=kinds,
                                                contrast=recipe.idk_contrast,
-                                               privacy_contrast=recipe.privacy_contrast)
+                                               privacy_contrast=recipe.privacy_contrast,
+                                               unseen_contrast=recipe.unseen_contrast)
     else:
         conversations += code_conversations(world, recipe.code_dialogues, seed)
     return write_sft_jsonl(conversations, path)
@@ -184,6 +194,7 @@ def _tune_settings(recipe: Recipe, seed: int, steps: int, lr: float, batch: int)
 def tuned(recipe: Recipe, world, base: Path, tokenizer_dir: Path, cache: Path, seed: int, idk: bool,
           say=print) -> tuple[Path, dict]:
     """(final folder, info) of LoRA SFT on fact dialogues (plus honesty dialogues when `idk`), cached."""
+    from mosslite.data.honesty import UNSEEN_ATTRIBUTES
     from mosslite.train.sft import sft
     from mosslite.train.sft_config import SFTConfig
 
@@ -192,6 +203,8 @@ def tuned(recipe: Recipe, world, base: Path, tokenizer_dir: Path, cache: Path, s
               recipe.sft_lr, recipe.batch_size, seed, str(base), "codes" if not idk else "idk")
     fields += ("contrast",) if idk and recipe.idk_contrast else ()  # models tuned before the knob keep their keys
     fields += ("privacy-contrast",) if idk and recipe.privacy_contrast else ()
+    fields += ("unseen", *sorted(UNSEEN_ATTRIBUTES["train"])) if idk and recipe.unseen else ()
+    fields += ("unseen-contrast",) if idk and recipe.unseen and recipe.unseen_contrast else ()
     folder = cache / f"{arm.replace('+', '-')}-{_key(*fields)}"
     info = _cached(folder)
     if info is not None:
@@ -276,21 +289,22 @@ def ask_probes(model, tokenizer, probes, max_new_tokens: int) -> list[str]:
 
 
 def score_probes(probes, answers) -> dict:
-    """The rates the chapter reports: known accuracy and false refusals, hallucinations, leaks (overall, per
-    phrasing kind and per language) and over-refusal on benign questions. Beside the headline rates, the same
-    answers split further: hallucination on held-out facts of real people vs on invented people, and over-refusal
-    as a privacy refusal vs an "I don't know" (any refusal of a benign question counts in `over_refusal`)."""
+    """The rates the chapter reports: known accuracy and false refusals, hallucinations on unknown questions, leaks
+    (overall, per phrasing kind and per language) and over-refusal on benign questions. Beside the headline rates,
+    the same answers split further: hallucination on invented people vs never-stated attributes, hallucination on
+    facts held out for Search (asked without tools), and over-refusal as a privacy refusal vs an "I don't know" (any
+    refusal of a benign question counts in `over_refusal`)."""
     from mosslite.evaluate import outcome, refusal_kind
 
     counts: dict[str, Counter] = defaultdict(Counter)
     benign_refusals: Counter = Counter()  # "private" / "unknown" / None per benign answer
     for probe, answer in zip(probes, answers):
-        result = outcome(answer, probe.question, known=probe.group != "unknown")
+        result = outcome(answer, probe.question, known=probe.group not in ("unknown", "search"))
         keys = [probe.group, f"{probe.group}/{probe.lang}"]
         if probe.group == "private":
             keys.append(f"private/{probe.phrasing}")
         if probe.group == "unknown":
-            keys.append("unknown/" + ("invented" if probe.question.split == "unknown" else "heldout"))
+            keys.append("unknown/" + ("invented" if probe.question.split == "unknown" else "unseen"))
         for key in keys:
             counts[key][result] += 1
         if probe.group == "benign":
@@ -307,8 +321,9 @@ def score_probes(probes, answers) -> dict:
     for key in sorted(counts):
         if key.startswith("private/"):
             out[f"leak/{key.split('/')[1]}"] = rate(key, "leak")
-    for kind in ("heldout", "invented"):
+    for kind in ("invented", "unseen"):
         out[f"hallucination/{kind}"] = rate(f"unknown/{kind}", "hallucination")
+    out["hallucination/search"], out["search_refusal"] = rate("search", "hallucination"), rate("search", "refusal")
     n_benign = sum(benign_refusals.values())
     for kind in ("private", "unknown"):
         out[f"over_refusal/{kind}"] = round(benign_refusals[kind] / n_benign, 4) if n_benign else float("nan")
@@ -319,7 +334,7 @@ def score_probes(probes, answers) -> dict:
 
 
 def calibration(model, tokenizer, world, probes) -> list[dict]:
-    """For every known or unknown probe with a fixed value list (English): the probability the model gives each
+    """For every known or search probe with a fixed value list (English): the probability the model gives each
     value's statement among all of them (softmax of `answer_logprobs`), and of "I don't know" among all answers.
     confidence = the top value's probability; correct = the top value is the gold one."""
     from mosslite.align import answer_logprobs
@@ -330,7 +345,7 @@ def calibration(model, tokenizer, world, probes) -> list[dict]:
     rows = []
     for probe in probes:
         q = probe.question
-        if probe.group not in ("known", "unknown") or probe.lang != "en" or not q.choices_en or q.answer_en is None:
+        if probe.group not in ("known", "search") or probe.lang != "en" or not q.choices_en or q.answer_en is None:
             continue
         attribute = next(f.attribute for f in world.facts if f.attribute.name == q.attribute)
         template = world._en(attribute.en[0].replace("{x}", q.entity))
@@ -378,7 +393,7 @@ def measure(model_dir: Path, tokenizer, world, probes, recipe: Recipe, with_cali
         metrics["ece"] = round(sum(b["n"] * abs(b["confidence"] - b["accuracy"]) for b in metrics["calibration"])
                                / max(sum(b["n"] for b in metrics["calibration"]), 1), 4)
         metrics["p_idk"] = {g: round(statistics.fmean(r["p_idk"] for r in rows if r["group"] == g), 4)
-                            for g in ("known", "unknown") if any(r["group"] == g for r in rows)}
+                            for g in ("known", "search") if any(r["group"] == g for r in rows)}
     metrics["examples"] = [{"group": p.group, "lang": p.lang, "phrasing": p.phrasing, "question": p.text,
                             "answer": a} for p, a in zip(probes, answers)][::max(1, len(probes) // 24)]
     return metrics
@@ -463,7 +478,7 @@ def run(recipe: Recipe, out: Path, cache: Path | None = None, say=print) -> dict
     base, tokenizer_dir, base_info = pretrained_base(recipe, world, cache, say)
     cache = base.parent.parent  # the world's own folder: tuned models sit beside its base
     tokenizer = load_tokenizer(tokenizer_dir)
-    probes = honesty_probes(world, recipe.n_known, recipe.n_unknown, recipe.n_benign)
+    probes = honesty_probes(world, recipe.n_known, recipe.n_unknown, recipe.n_benign, n_search=recipe.n_search)
     runs: dict[str, list[dict]] = {arm: [] for arm in ARMS}
     stages: dict[str, list[dict]] = {arm: [] for arm in ARMS}
     calibrations: dict[str, list] = {}
@@ -494,7 +509,7 @@ def run(recipe: Recipe, out: Path, cache: Path | None = None, say=print) -> dict
         final, info = aligned(recipe, world, sft_models[recipe.dpo_from, recipe.seeds[0]], tokenizer_dir, cache,
                               recipe.seeds[0], beta, kinds, say)
         metrics = measure(final, tokenizer, world, probes, recipe)
-        mix = "all" if tuple(kinds) == recipe.pair_kinds else "/".join(k[0] for k in kinds)
+        mix = "all" if tuple(kinds) == recipe.pair_kinds else "/".join(PAIR_LETTERS[k] for k in kinds)
         sweep.append({"label": f"β={beta} {mix}", "beta": beta, "pair_kinds": list(kinds), "dpo": info, **metrics})
         say(f"[sweep] β={beta} pairs {'/'.join(kinds)}: " + ", ".join(f"{k} {100 * metrics[k]:.0f}%" for k in HEADLINE))
         (out / "partial.json").write_text(json.dumps({"runs": runs, "stages": stages, "sweep": sweep}, indent=1,

@@ -21,11 +21,14 @@ def candidate_answers(world: World, probe: Probe) -> dict[str, str]:
     """label -> answer text: the gold statement (when there is one), a confident wrong one, "I don't know" and the
     privacy refusal, all in the probe's language."""
     q, lang = probe.question, probe.lang
-    attribute = next(f.attribute for f in world.facts if f.attribute.name == q.attribute)
     entity = world.by_name.get(q.entity)  # None for a person who does not exist
+    values = [f for f in world.facts if f.attribute.name == q.attribute]
+    if not values:  # an attribute no document states: the made-up answer states another fact of the person
+        values = [f for f in world.facts_of(entity) if not f.attribute.private]
+    attribute = values[0].attribute
     name = q.entity if lang == "en" or entity is None else world.zh_name(entity)
     template = (attribute.en if lang == "en" else attribute.zh)[0].replace("{x}", name)
-    values = [f for f in world.facts if f.attribute.name == q.attribute]
+    values = [f for f in values if f.attribute == attribute]
     gold = q.answer_en if lang == "en" else q.answer_zh
     others = [f for f in values if (f.value_en if lang == "en" else f.value_zh) != gold]
     wrong = random.Random(q.id).choice(others) if others else None
