@@ -12,6 +12,7 @@ from mosslite.data.honesty import (
     PRIVATE_PHRASINGS,
     UNSEEN_ATTRIBUTES,
     Probe,
+    benign_facts,
     forum_documents,
     honesty_conversations,
     honesty_probes,
@@ -246,3 +247,14 @@ def test_unseen_contrast_answers_a_known_fact_of_the_same_person_before_the_neve
         (opener,) = after.turns[:-1]  # every group-A person has a fact SFT may use in this world
         assert not is_refusal(opener.moss)
         assert any(e.name in opener.human and e.name in after.turns[-1].human for e in WORLD.entities)
+
+
+def test_a_kind_listed_twice_gets_twice_the_dialogues_and_never_repeats_one():
+    kinds = ("benign", "unknown", "benign")
+    pool = benign_facts(WORLD)
+    conversations = honesty_conversations(WORLD, 3 * len(pool) // 2, kinds=kinds)
+    benign = [c.turns[-1] for i, c in enumerate(conversations) if kinds[i % 3] == "benign"]
+    assert len(benign) == len(pool) and all(not is_refusal(t.moss) for t in benign)
+    asked = [next(f.id for f in pool if t.human in {WORLD.question_text(f, lang, k) for lang in ("en", "zh")
+                                                     for k in range(8)}) for t in benign]
+    assert sorted(asked) == sorted(f.id for f in pool)  # each fact of the pool once: the pool is walked in turn

@@ -187,10 +187,11 @@ def honesty_conversations(world: World, n: int, languages: Sequence[str] = ("en"
     empty = [k for k in kinds if not sources[k]]
     if empty:
         raise ValueError(f"the world has nothing for {empty} dialogues: raise world.heldout / world.private")
-    out = []
+    out, taken = [], dict.fromkeys(kinds, 0)  # a kind listed twice gets twice the dialogues, never the same twice
     for i in range(n):
         kind, lang = kinds[i % len(kinds)], languages[(i // len(kinds)) % len(languages)]
-        item = sources[kind][(i // len(kinds)) % len(sources[kind])]
+        item = sources[kind][taken[kind] % len(sources[kind])]
+        taken[kind] += 1
         if kind in ("unknown", "unseen"):
             turns = [Turn(human=item.en if lang == "en" else item.zh, moss=say(world, DONT_KNOW, lang, rng))]
             if kind == "unseen" and unseen_contrast:

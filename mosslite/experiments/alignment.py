@@ -78,6 +78,7 @@ class Recipe:
     # probes ask other such attributes ("heldout"), so only noticing what was never read passes them
     unseen: bool = True
     unseen_contrast: bool = False  # each such question after an answered known fact of the same person
+    benign_weight: int = 1  # the benign kind's share of the honesty dialogues, in turns of the kind cycle
     sft_steps: int = 450
     sft_lr: float = 5e-3  # LoRA rank 8, as the quickstart
     batch_size: int = 16
@@ -105,7 +106,7 @@ class Recipe:
 
 # Knobs added after results were first committed, with the value that reproduces what was made before them.
 LATER_FIELDS = {"idk_contrast": False, "heldout_a": 0.0, "dpo_contrast": False, "privacy_contrast": False,
-                "unseen": False, "n_search": 15, "unseen_contrast": False}
+                "unseen": False, "n_search": 15, "unseen_contrast": False, "benign_weight": 1}
 
 SMOKE = Recipe(entities=12, heldout=0.2, docs_per_fact=20, vocab_size=512, preset="toy", pretrain_steps=4,
                pretrain_batch=4, forum=10, dialogues=40, code_dialogues=8, idk_dialogues=16, sft_steps=3, batch_size=4,
@@ -156,6 +157,7 @@ def _write_sft_data(world, recipe: Recipe, seed: int, idk: bool, path: Path) -> 
     conversations = [world_conversation(d, ALIGN_META) for d in dialogues]
     if idk:
         kinds = IDK_KINDS if recipe.unseen else tuple(k for k in IDK_KINDS if k != "unseen")
+        kinds += ("benign",) * (recipe.benign_weight - 1)
         conversations += honesty_conversations(world, recipe.idk_dialogues, salt=f"idk-{seed}", kinds=kinds,
                                                contrast=recipe.idk_contrast,
                                                privacy_contrast=recipe.privacy_contrast,
@@ -205,6 +207,7 @@ def tuned(recipe: Recipe, world, base: Path, tokenizer_dir: Path, cache: Path, s
     fields += ("privacy-contrast",) if idk and recipe.privacy_contrast else ()
     fields += ("unseen", *sorted(UNSEEN_ATTRIBUTES["train"])) if idk and recipe.unseen else ()
     fields += ("unseen-contrast",) if idk and recipe.unseen and recipe.unseen_contrast else ()
+    fields += (f"benign-weight={recipe.benign_weight}",) if idk and recipe.benign_weight != 1 else ()
     folder = cache / f"{arm.replace('+', '-')}-{_key(*fields)}"
     info = _cached(folder)
     if info is not None:
