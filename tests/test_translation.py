@@ -268,9 +268,10 @@ def test_sweeps_are_well_formed():
         cells = sweep_cells(name)
         assert all(sum(1 for d in cells if replace(d, seed=0) == replace(c, seed=0)) >= 3 for c in cells), name
     sizes = sweep_cells("sizes")
-    assert {(c.size, c.zh) for c in sizes} == {(s, z) for s in ("toy", "tiny") for z in (0.0, 0.01)}
-    assert {c.seed for c in sizes if c.size == "toy"} == {0, 1, 2}
-    assert len(sizes) == 16 and {c.seed for c in sizes if c.size == "tiny"} == {0, 1, 2, 3, 4}
+    assert {(c.size, c.zh) for c in sizes} == {(s, z) for s in ("toy", "tiny", "small") for z in (0.0, 0.01)}
+    assert {c.seed for c in sizes if c.size in ("toy", "small")} == {0, 1, 2}  # the issue: three presets from toy
+    assert len(sizes) == 22 and {c.seed for c in sizes if c.size == "tiny"} == {0, 1, 2, 3, 4}
+    assert set(sweep_cells("sizes-small")) == {c for c in sizes if c.size == "small"}
     with pytest.raises(ValueError, match="unknown sweep"):
         sweep_cells("nope")
 

@@ -61,11 +61,13 @@ SWEEPS: dict[str, Callable[[], list[Cell]]] = {
     # a lower rate.
     "tunes": lambda: _grid(zh=(0.0, 0.01, 0.1), tune=tuple(t for t in TUNES if t != "smoke"), size=("toy",),
                            steps=(STEPS,)),
-    # Model size at the target's shares: tiny (~7 CPU-min per base) beside toy (the target's cells, cached). Tiny has
-    # 5 seeds, not 3: with 3 its gain sat on the target's +30 line and the spread was wide.
+    # Model size at the target's shares, three presets: toy (the target's cells, cached), tiny (~7 CPU-min per base)
+    # and small (~1 CPU-hour per base, 8.6x tiny's steps). Tiny has 5 seeds, not 3: with 3 its gain sat on the
+    # target's +30 line and the spread was wide. From scratch this is ~8 CPU-hours, nearly all of it small's.
     "sizes": lambda: (_grid(zh=(0.0, 0.01), size=("toy",), steps=(STEPS,))
-                      + _grid(seeds=(0, 1, 2, 3, 4), zh=(0.0, 0.01), size=("tiny",), steps=(STEPS,))),
-    # One size further: small, 3 seeds (~1 CPU-hour per base, 8.6x tiny's steps: 3 seeds x 2 shares ~6 CPU-hours).
+                      + _grid(seeds=(0, 1, 2, 3, 4), zh=(0.0, 0.01), size=("tiny",), steps=(STEPS,))
+                      + _grid(zh=(0.0, 0.01), size=("small",), steps=(STEPS,))),
+    # small's six cells alone (3 seeds x 2 shares ~6 CPU-hours), to fill in one base at a time with --cached-only.
     "sizes-small": lambda: _grid(zh=(0.0, 0.01), size=("small",), steps=(STEPS,)),
     # What kind of Chinese text: every design at 1%, the target's share (at 0% designs differ only in the layout of
     # the English FAQ lines, so two 0% bases serve them all).
