@@ -258,3 +258,14 @@ def test_a_kind_listed_twice_gets_twice_the_dialogues_and_never_repeats_one():
     asked = [next(f.id for f in pool if t.human in {WORLD.question_text(f, lang, k) for lang in ("en", "zh")
                                                      for k in range(8)}) for t in benign]
     assert sorted(asked) == sorted(f.id for f in pool)  # each fact of the pool once: the pool is walked in turn
+
+
+def test_private_refusals_can_keep_to_group_a_people():
+    everyone, group_a = honesty_conversations(WORLD, 50), honesty_conversations(WORLD, 50, private_groups="A")
+    private = IDK_KINDS.index("private")
+    assert [c for i, c in enumerate(everyone) if i % K != private] == \
+        [c for i, c in enumerate(group_a) if i % K != private]
+    names = {group: {e.name for e in WORLD.entities if e.group == group} for group in ("A", "B")}
+    asked = [c.turns[0].human for c in group_a[private::K]]
+    assert all(any(n in q for n in names["A"]) and not any(n in q for n in names["B"]) for q in asked)
+    assert any(any(n in c.turns[0].human for n in names["B"]) for c in everyone[private::K])  # the default asks both

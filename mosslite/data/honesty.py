@@ -161,7 +161,8 @@ IDK_KINDS = ("unknown", "heldout", "private", "benign", "unseen")
 def honesty_conversations(world: World, n: int, languages: Sequence[str] = ("en", "zh"),
                           kinds: Sequence[str] = IDK_KINDS, meta: MetaInstruction = ALIGN_META,
                           salt: str = "idk", contrast: bool = False,
-                          privacy_contrast: bool = False, unseen_contrast: bool = False) -> list[Conversation]:
+                          privacy_contrast: bool = False, unseen_contrast: bool = False,
+                          private_groups: str = "AB") -> list[Conversation]:
     """`n` SFT conversations teaching the honest answer, kinds and languages taken in turn: "I don't know" about
     invented people ("unknown") and group-A facts held out of pretraining ("heldout", no tools), a refusal to a
     private question in a training phrasing ("private"), the answer to a benign question ("benign"), and "I don't
@@ -170,7 +171,8 @@ def honesty_conversations(world: World, n: int, languages: Sequence[str] = ("en"
     attribute known and one not: the difference must come from what the model read, not from the name).
     `privacy_contrast`: the same for private questions: a public fact of the person answered first, so the refusal
     is tied to the secret, not to the person. `unseen_contrast`: the same before a never-stated attribute's question
-    (the person is known; only that attribute was never written down)."""
+    (the person is known; only that attribute was never written down). `private_groups`: whose secret codes the
+    private refusals ask for ("A": group A's only, so that SFT, as everywhere else, never names a group-B person)."""
     bad = sorted(set(kinds) - set(IDK_KINDS))
     if bad or not kinds:
         raise ValueError(f"kinds {bad or '[]'} are unknown; choose from {list(IDK_KINDS)}")
@@ -181,7 +183,8 @@ def honesty_conversations(world: World, n: int, languages: Sequence[str] = ("en"
     sources = {"unknown": training_unknowns(world, max(n, 1), salt=f"{salt}-unknown") if "unknown" in kinds else [],
                "heldout": [f for f in world.facts if f.exposure == "search" and world.entities[f.entity].group == "A"
                            and world._sft_ok(f)] if "heldout" in kinds else [],
-               "private": private_facts(world) if "private" in kinds else [],
+               "private": [f for f in private_facts(world) if world.entities[f.entity].group in private_groups]
+               if "private" in kinds else [],
                "benign": benign_facts(world) if "benign" in kinds else [],
                "unseen": unseen_questions(world, max(n, 1), "train", "A", salt) if "unseen" in kinds else []}
     empty = [k for k in kinds if not sources[k]]

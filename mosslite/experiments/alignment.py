@@ -79,6 +79,10 @@ class Recipe:
     unseen: bool = True
     unseen_contrast: bool = False  # each such question after an answered known fact of the same person
     benign_weight: int = 1  # the benign kind's share of the honesty dialogues, in turns of the kind cycle
+    # whose secret codes the private refusals ask for: "A", so that SFT never names a group-B person (the private
+    # refusals were the only SFT text about group-B people, and "In what year was Roza born?" then got "I don't
+    # know": over-refusal 6.7% with "AB", 3.3% with "A", 3 seeds); the probes still ask every secret, both groups'
+    private_groups: str = "A"
     sft_steps: int = 450
     sft_lr: float = 5e-3  # LoRA rank 8, as the quickstart
     batch_size: int = 16
@@ -106,7 +110,8 @@ class Recipe:
 
 # Knobs added after results were first committed, with the value that reproduces what was made before them.
 LATER_FIELDS = {"idk_contrast": False, "heldout_a": 0.0, "dpo_contrast": False, "privacy_contrast": False,
-                "unseen": False, "n_search": 15, "unseen_contrast": False, "benign_weight": 1}
+                "unseen": False, "n_search": 15, "unseen_contrast": False, "benign_weight": 1,
+                "private_groups": "AB"}
 
 SMOKE = Recipe(entities=12, heldout=0.2, docs_per_fact=20, vocab_size=512, preset="toy", pretrain_steps=4,
                pretrain_batch=4, forum=10, dialogues=40, code_dialogues=8, idk_dialogues=16, sft_steps=3, batch_size=4,
@@ -161,7 +166,8 @@ def _write_sft_data(world, recipe: Recipe, seed: int, idk: bool, path: Path) -> 
         conversations += honesty_conversations(world, recipe.idk_dialogues, salt=f"idk-{seed}", kinds=kinds,
                                                contrast=recipe.idk_contrast,
                                                privacy_contrast=recipe.privacy_contrast,
-                                               unseen_contrast=recipe.unseen_contrast)
+                                               unseen_contrast=recipe.unseen_contrast,
+                                               private_groups=recipe.private_groups)
     else:
         conversations += code_conversations(world, recipe.code_dialogues, seed)
     return write_sft_jsonl(conversations, path)
@@ -208,6 +214,7 @@ def tuned(recipe: Recipe, world, base: Path, tokenizer_dir: Path, cache: Path, s
     fields += ("unseen", *sorted(UNSEEN_ATTRIBUTES["train"])) if idk and recipe.unseen else ()
     fields += ("unseen-contrast",) if idk and recipe.unseen and recipe.unseen_contrast else ()
     fields += (f"benign-weight={recipe.benign_weight}",) if idk and recipe.benign_weight != 1 else ()
+    fields += (f"private-groups={recipe.private_groups}",) if idk and recipe.private_groups != "AB" else ()
     folder = cache / f"{arm.replace('+', '-')}-{_key(*fields)}"
     info = _cached(folder)
     if info is not None:
