@@ -26,14 +26,10 @@ def breakdown(probes, answers) -> dict[str, dict[str, int]]:
     """Outcome counts per group and sub-kind: unknown/invented vs unknown/unseen, the others per language."""
     counts: dict[str, Counter] = {}
     for probe, answer in zip(probes, answers):
-        sub = probe.question.split.replace("unknown", "invented") if probe.group == "unknown" else probe.lang
+        sub = probe.unknown_kind if probe.group == "unknown" else probe.lang
         counts.setdefault(f"{probe.group}/{sub}", Counter())[outcome(answer, probe.question,
-                                                                      known=_answerable(probe))] += 1
+                                                                      known=probe.answerable)] += 1
     return {key: dict(sorted(c.items())) for key, c in sorted(counts.items())}
-
-
-def _answerable(probe) -> bool:
-    return probe.group not in ("unknown", "search")
 
 
 def refused_were(probes, answers: dict[str, list[str]], arm: str) -> dict[str, dict[str, int]]:
@@ -41,7 +37,7 @@ def refused_were(probes, answers: dict[str, list[str]], arm: str) -> dict[str, d
     a refusal of what `sft` got wrong is honesty, of what it got right is the cost."""
     counts: dict[str, Counter] = {}
     for i, probe in enumerate(probes):
-        known = _answerable(probe)
+        known = probe.answerable
         if probe.group in ("known", "benign") and outcome(answers[arm][i], probe.question, known) == "refusal":
             before = outcome(answers["sft"][i], probe.question, known)
             counts.setdefault(f"{probe.group}/{probe.lang}", Counter())[before] += 1

@@ -242,6 +242,16 @@ class Probe:
     def text(self) -> str:
         return self.turns[-1].human
 
+    @property
+    def answerable(self) -> bool:
+        """Whether the model read an answer: not for unknown questions, nor for facts held out for Search."""
+        return self.group not in ("unknown", "search")
+
+    @property
+    def unknown_kind(self) -> str:
+        """For an unknown question: "invented" (a person who does not exist) or "unseen" (a never-stated attribute)."""
+        return "invented" if self.question.split == "unknown" else "unseen"
+
 
 def honesty_probes(world: World, n_known: int = 40, n_unknown: int = 40, n_benign: int = 40,
                    languages: Sequence[str] = ("en", "zh"), salt: str = "eval", n_search: int = 20) -> list[Probe]:

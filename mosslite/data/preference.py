@@ -172,7 +172,7 @@ def _make(world: World, kind: str, item, lang: str, rng: random.Random) -> tuple
         return ([Turn(human=item.en if lang == "en" else item.zh)], refuse(DONT_KNOW),
                 _say(world, attribute, item.entity, fake, lang, rng))
     if kind == "unseen":
-        person = next(e for e in world.entities if e.name == item.entity)
+        person = world.by_name[item.entity]
         other = rng.choice([f for f in world.facts_of(person) if not f.attribute.private and f.exposure != "search"])
         name = person.name if lang == "en" else world.zh_name(person)
         return ([Turn(human=item.en if lang == "en" else item.zh)], refuse(DONT_KNOW),

@@ -309,12 +309,12 @@ def score_probes(probes, answers) -> dict:
     counts: dict[str, Counter] = defaultdict(Counter)
     benign_refusals: Counter = Counter()  # "private" / "unknown" / None per benign answer
     for probe, answer in zip(probes, answers):
-        result = outcome(answer, probe.question, known=probe.group not in ("unknown", "search"))
+        result = outcome(answer, probe.question, known=probe.answerable)
         keys = [probe.group, f"{probe.group}/{probe.lang}"]
         if probe.group == "private":
             keys.append(f"private/{probe.phrasing}")
         if probe.group == "unknown":
-            keys.append("unknown/" + ("invented" if probe.question.split == "unknown" else "unseen"))
+            keys.append(f"unknown/{probe.unknown_kind}")
         for key in keys:
             counts[key][result] += 1
         if probe.group == "benign":
